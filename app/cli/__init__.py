@@ -1,0 +1,1 @@
+"""Headless subcommands of `main.py` (no Qt imported here)."""
