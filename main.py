@@ -15,6 +15,8 @@ import sys
 # Subcommand name -> module under app.cli with add_arguments(parser) and run(args) -> int.
 SUBCOMMANDS: dict[str, str] = {
     "info": "app.cli.info",
+    "fit": "app.cli.fit",
+    "render": "app.cli.render",
 }
 
 

@@ -27,13 +27,33 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import: os.umask can only be read by setting it, which would
+# race with other threads creating files.
+_NEW_FILE_MODE = 0o666 & ~_read_umask()
+
+
 def temp_path_beside(path: str | Path) -> Path:
     """A fresh, empty temporary file in the folder of `path` (same file system,
     so os.replace onto `path` is atomic). Keeps the suffix so writers that pick
-    a format by extension still work."""
+    a format by extension still work. It gets the mode of the file it will
+    replace, or the usual mode of a new file (mkstemp's private 0600 would
+    make every export unreadable to other users)."""
     path = Path(path)
     fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
+    try:
+        try:
+            mode = path.stat().st_mode & 0o7777
+        except OSError:
+            mode = _NEW_FILE_MODE
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
     return Path(name)
 
 
