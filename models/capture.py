@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -122,10 +122,13 @@ class ImageSet:
 class Capture:
     """A loaded capture folder.
 
-    `up` is the world's up direction: the layout's convention (+Z for
-    NeRF-synthetic, instant-ngp and nerfstudio) or, for COLMAP, estimated from
-    the cameras. `world_from_source` is nerfstudio's `applied_transform`
-    (source reconstruction world -> these poses' world), else None.
+    Relit's world is +Y up (environment maps hang on +Y), so every pose,
+    sparse point and mesh of the capture is turned by `world_from_capture`
+    (4x4 rotation) from the file's world into Relit's. `up` is the file's own
+    up direction: an explicit `"up"` in transforms.json, the layout's
+    convention (+Z for NeRF-synthetic, instant-ngp and nerfstudio) or, for
+    COLMAP, estimated from the cameras. `world_from_source` is nerfstudio's
+    `applied_transform` (source reconstruction world -> the file's world).
     """
 
     root: Path
@@ -137,6 +140,7 @@ class Capture:
     up: np.ndarray = field(default_factory=lambda: np.array([0.0, 1.0, 0.0]))
     up_source: str = "estimated from the cameras"
     world_from_source: np.ndarray | None = None
+    world_from_capture: np.ndarray = field(default_factory=lambda: np.eye(4))
     _parsed: ParsedCapture | None = field(default=None, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
 
@@ -167,7 +171,8 @@ class Capture:
         if "mesh" not in self._cache:
             from models.capture_formats.meshes import load_mesh
 
-            self._cache["mesh"] = load_mesh(self.mesh_path, self.root)
+            mesh = load_mesh(self.mesh_path, self.root)
+            self._cache["mesh"] = transform_mesh(mesh, self.world_from_capture)
         return self._cache["mesh"]
 
     def bounding_sphere(self) -> tuple[np.ndarray, float]:
@@ -272,10 +277,12 @@ def load_capture(path: str | Path, downscale: int = 1, undistort: bool = True) -
             parsed = read_colmap(root)
         else:
             parsed = read_transforms(root, root / "transforms.json")
-    views = tuple(_view(root, f, int(downscale), undistort) for f in parsed.frames)
     from models.capture_formats.rig import estimate_up
 
     up = parsed.up if parsed.up is not None else estimate_up([f.camera for f in parsed.frames])
+    world = up_to_y(up)
+    parsed = _in_relit_world(parsed, world)
+    views = tuple(_view(root, f, int(downscale), undistort) for f in parsed.frames)
     return Capture(
         root=root,
         layout=parsed.layout,
@@ -286,8 +293,48 @@ def load_capture(path: str | Path, downscale: int = 1, undistort: bool = True) -
         up=up,
         up_source="estimated from the cameras" if parsed.up is None else f"{parsed.layout} convention",
         world_from_source=parsed.world_from_source,
+        world_from_capture=world,
         _parsed=parsed,
     )
+
+
+def up_to_y(up: np.ndarray) -> np.ndarray:
+    """4x4 rotation turning the unit vector `up` onto +Y (the shortest turn;
+    half a turn about X when `up` is -Y)."""
+    a = np.asarray(up, np.float64) / np.linalg.norm(up)
+    b = np.array([0.0, 1.0, 0.0])
+    v, c = np.cross(a, b), float(a @ b)
+    m = np.eye(4)
+    if c < -1 + 1e-12:
+        m[:3, :3] = np.diag([1.0, -1.0, -1.0])
+        return m
+    vx = np.array([[0, -v[2], v[1]], [v[2], 0, -v[0]], [-v[1], v[0], 0]])
+    m[:3, :3] = np.eye(3) + vx + vx @ vx / (1 + c)
+    return m
+
+
+def transform_mesh(mesh: Mesh, world: np.ndarray) -> Mesh:
+    """The mesh moved by the rigid 4x4 transform `world`."""
+    if np.allclose(world, np.eye(4)):
+        return mesh
+    r, t = world[:3, :3], world[:3, 3]
+    return replace(
+        mesh,
+        vertices=(mesh.vertices @ r.T + t).astype(np.float32),
+        normals=(mesh.normals @ r.T).astype(np.float32),
+    )
+
+
+def _in_relit_world(parsed: ParsedCapture, world: np.ndarray) -> ParsedCapture:
+    """The parsed capture with poses and sparse points turned by `world`."""
+    if np.allclose(world, np.eye(4)):
+        return parsed
+    frames = tuple(replace(f, camera=replace(f.camera, c2w=world @ f.camera.c2w)) for f in parsed.frames)
+    points = parsed.points
+    if points is not None:
+        source_points = points
+        points = lambda: source_points() @ world[:3, :3].T  # noqa: E731
+    return replace(parsed, frames=frames, points=points)
 
 
 def _view(root: Path, frame: Frame, downscale: int, undistort: bool) -> View:

@@ -100,7 +100,7 @@ def read_transforms(root: Path, path: Path) -> ParsedCapture:
                 raise CaptureError(ply, f"point cloud not found; named by ply_file_path in {path.name}")
             points, not_meshes = (lambda: _read_points(ply)), frozenset({ply})
     return ParsedCapture(
-        layout, tuple(frames), _aabb(doc, path), _scene_radius(doc, path), world_from_source, Z_UP, points, not_meshes
+        layout, tuple(frames), _aabb(doc, path), _scene_radius(doc, path), world_from_source, _up(doc, path), points, not_meshes
     )
 
 
@@ -211,6 +211,21 @@ def _split_lists(root: Path, path: Path, doc: dict) -> dict[str, str]:
         for name in names:
             out[os.path.normpath(inside(root, name, path, f"{split}_filenames entry"))] = split
     return out
+
+
+def _up(doc: dict, path: Path) -> np.ndarray:
+    """The world's up axis: an explicit `"up": [x, y, z]` (Relit's own
+    captures and benchmarks write [0, 1, 0]), else the layout's +Z."""
+    if "up" not in doc:
+        return Z_UP
+    up = doc["up"]
+    if not (isinstance(up, list) and len(up) == 3):
+        raise CaptureError(path, f"up must be a list of 3 numbers, got {up!r:.80}")
+    v = np.array([number(x, path, "up") for x in up])
+    n = float(np.linalg.norm(v))
+    if not np.isfinite(n) or n < 1e-9:
+        raise CaptureError(path, f"up must be a non-zero finite vector, got {up!r:.80}")
+    return v / n
 
 
 def _aabb(doc: dict, path: Path) -> float | None:

@@ -42,9 +42,13 @@ def test_lego_is_nerf_synthetic_with_alpha_masks(lego, shared_data: Path) -> Non
         assert (c.width, c.height, c.cx, c.cy) == (800, 800, 400, 400)
         assert c.fx == pytest.approx(f) and c.fy == pytest.approx(f)
         assert view.image_path.name == Path(frame["file_path"]).name + ".png"
-        np.testing.assert_allclose(c.c2w, np.array(frame["transform_matrix"]), atol=1e-5)
+        np.testing.assert_allclose(c.c2w, lego.world_from_capture @ np.array(frame["transform_matrix"]), atol=1e-5)
         np.testing.assert_allclose(c.c2w[:3, :3].T @ c.c2w[:3, :3], np.eye(3), atol=1e-12)  # snapped to rigid
     np.testing.assert_allclose(lego.up, [0, 0, 1])
+    # Relit's world is +Y up: Blender's +Z is turned onto +Y, so the cameras,
+    # which all sit above the object, end up above it along +Y.
+    np.testing.assert_allclose(lego.world_from_capture[:3, :3] @ [0, 0, 1], [0, 1, 0], atol=1e-12)
+    assert all(v.camera.position[1] > 0 for v in lego.views)
 
 
 def test_every_lego_camera_looks_at_the_origin(lego) -> None:
@@ -235,7 +239,8 @@ def test_mesh_in_folder_gives_the_bounding_sphere(tmp_path: Path) -> None:
     mesh = c.load_mesh()
     assert (len(mesh.vertices), len(mesh.faces)) == (8, 12)
     centre, radius = c.bounding_sphere()
-    np.testing.assert_allclose(centre, [0.25, 0.0, 0.1], atol=1e-6)
+    # the mesh is turned with the poses from the file's +Z-up world into Relit's +Y-up one
+    np.testing.assert_allclose(centre, c.world_from_capture[:3, :3] @ [0.25, 0.0, 0.1], atol=1e-6)
     assert radius == pytest.approx(math.sqrt(1 + 4 + 0.25) / 2, rel=1e-6)
     assert c.bounding_sphere_source == "mesh"
 
@@ -330,8 +335,9 @@ def test_rig_sphere_finds_the_point_the_cameras_look_at(tmp_path: Path) -> None:
         eye = (3 * math.cos(a) + target[0], 3 * math.sin(a) + target[1], 1.5)
         frames.append({"file_path": f"v{i}.png", "transform_matrix": look_at(eye, target)})
     write_json(tmp_path / "transforms.json", {"camera_angle_x": 0.9, "frames": frames})
-    centre, radius = load_capture(tmp_path).bounding_sphere()
-    np.testing.assert_allclose(centre, target, atol=1e-9)
+    capture = load_capture(tmp_path)
+    centre, radius = capture.bounding_sphere()
+    np.testing.assert_allclose(centre, capture.world_from_capture[:3, :3] @ target, atol=1e-9)
     # The image is 40x30: the tighter vertical half-angle bounds the sphere.
     half_fov_y = math.atan(15 / (20 / math.tan(0.45)))
     assert radius == pytest.approx(math.sqrt(9 + 1) * math.sin(half_fov_y), rel=1e-6)

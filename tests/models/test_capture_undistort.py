@@ -126,7 +126,9 @@ def test_capture_views_undistort_and_downscale_together(tmp_path: Path) -> None:
         "fl_x": 150.0, "fl_y": 150.0, "cx": 101.0, "cy": 79.0, "w": 200, "h": 160, "k1": -0.2, "k2": 0.05, "p1": 0.001,
         "frames": [{"file_path": "a.png", "transform_matrix": c2w.tolist()}],
     }))
-    view = load_capture(tmp_path, downscale=2).views[0]
+    capture = load_capture(tmp_path, downscale=2)
+    view = capture.views[0]
+    points = points @ capture.world_from_capture[:3, :3].T  # into Relit's +Y-up world
     assert view.camera.distortion.is_identity and not view.source_camera.distortion.is_identity
     assert (view.camera.width, view.camera.height, view.camera.fx) == (100, 80, 75.0)
     image = view.load_image()[:, :, 0]

@@ -7,6 +7,8 @@ import struct
 import tempfile
 from pathlib import Path
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -55,7 +57,8 @@ def test_lego_poses_round_trip_through_colmap(shared_data: Path, tmp_path: Path,
         assert (c.width, c.height) == (800, 800)
         np.testing.assert_allclose([c.fx, c.fy, c.cx, c.cy], [original.fx, original.fy, original.cx, original.cy],
                                    atol=1e-6)
-        np.testing.assert_allclose(c.c2w, original.c2w, atol=1e-6)
+        # COLMAP has no fixed up: the loader turns the estimated up onto +Y.
+        np.testing.assert_allclose(np.linalg.inv(capture.world_from_capture) @ c.c2w, original.c2w, atol=1e-6)
         assert c.distortion.is_identity
     np.testing.assert_allclose(read_points(tmp_path / "sparse" / "0" / f"points3D.{'bin' if binary else 'txt'}"),
                                points, atol=1e-12)
@@ -63,8 +66,10 @@ def test_lego_poses_round_trip_through_colmap(shared_data: Path, tmp_path: Path,
     centre, radius = capture.bounding_sphere()
     assert np.linalg.norm(centre) < 1e-3
     assert radius == pytest.approx(np.quantile(np.linalg.norm(points - centre, axis=1), 0.98), rel=1e-6)
-    # COLMAP worlds have no fixed up: it is estimated from the cameras (lego's is +Z).
-    assert capture.up @ np.array([0, 0, 1.0]) > 0.9
+    # COLMAP worlds have no fixed up: it is estimated from the cameras (lego
+    # was turned +Y up when loaded above) and turned onto +Y.
+    assert capture.up @ np.array([0, 1.0, 0]) > 0.9
+    np.testing.assert_allclose(capture.world_from_capture[:3, :3] @ capture.up, [0, 1, 0], atol=1e-12)
 
 
 def test_quaternion_round_trip() -> None:
@@ -104,14 +109,16 @@ IMAGE_LINE = "# comment\n1 1 0 0 0 0 0 4 1 a.png\n\n"
 def test_camera_models(tmp_path: Path, line: str, fx: float, fy: float, distortion: Distortion) -> None:
     # sparse/ directly (no /0) is accepted too
     write_text_model(tmp_path, line + "\n", IMAGE_LINE)
-    view = load_capture(tmp_path, undistort=False).views[0]
-    c = view.source_camera
+    capture = load_capture(tmp_path, undistort=False)
+    c = capture.views[0].source_camera
+    # in the file's world (the loader turns the estimated up, here -Y, onto +Y)
+    c = replace(c, c2w=np.linalg.inv(capture.world_from_capture) @ c.c2w)
     assert (c.width, c.height, c.fx, c.fy, c.cx, c.cy) == (40, 30, fx, fy, 20, 15)
     assert c.distortion == distortion
     # identity rotation, t = (0, 0, 4): the camera sits at z = -4 looking down +z (OpenCV) = -z_gl axis flipped
     np.testing.assert_allclose(c.position, [0, 0, -4])
     np.testing.assert_allclose(c.forward, [0, 0, 1])
-    assert view.name == "a.png"
+    assert capture.views[0].name == "a.png"
 
 
 @pytest.mark.parametrize(
