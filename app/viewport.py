@@ -1,0 +1,444 @@
+"""The 3D viewport: a QOpenGLWidget hosting renderer/gl's SceneRenderer.
+
+Mouse and keys become `OrbitNavigator` moves (the maths lives in
+models/navigation.py); while the camera moves the scene is rendered at a
+fraction of the resolution and upscaled, and a single-shot timer refines it
+to full resolution once the user stops.
+
+Controls: LMB drag orbits; MMB or Shift+LMB drag pans; the wheel zooms;
+RMB drag looks around and WASD (Q/E down/up, Shift faster) flies; a double
+click on the object re-centres the orbit there.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import moderngl
+import numpy as np
+from PySide6.QtCore import QElapsedTimer, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QKeyEvent, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtOpenGLWidgets import QOpenGLWidget
+from PySide6.QtWidgets import QWidget
+
+from models.camera import Camera
+from models.errors import RelitError
+from models.imageio import load_image
+from models.lighting import Environment, PunctualLight
+from models.material import MaterialMaps
+from models.mesh import Mesh
+from models.navigation import OrbitNavigator, intersect_triangles, pixel_ray
+from models.scene import DisplaySettings
+from renderer.gl.programs import CHANNELS
+
+if TYPE_CHECKING:
+    from renderer.gl.scene_renderer import SceneRenderer
+
+log = logging.getLogger(__name__)
+
+INTERACTIVE_SCALE = 0.5
+REFINE_DELAY_MS = 150
+ORBIT_RAD_PER_PX = 0.008
+LOOK_RAD_PER_PX = 0.004
+FLY_TICK_MS = 16
+_FLY_KEYS = {
+    Qt.Key.Key_W: (1, 0, 0), Qt.Key.Key_S: (-1, 0, 0),
+    Qt.Key.Key_D: (0, 1, 0), Qt.Key.Key_A: (0, -1, 0),
+    Qt.Key.Key_E: (0, 0, 1), Qt.Key.Key_Q: (0, 0, -1),
+}
+# Scene parts forwarded to SceneRenderer setters, in the order they must apply.
+# Until a scene brings its own: a dark backdrop and, once there is a mesh to
+# light, even white light so it reads clearly (prefiltering costs ~1 s, so an
+# empty viewport does without).
+DEFAULT_DISPLAY = DisplaySettings(background="color", background_color=(0.03, 0.032, 0.036))
+PREVIEW_HDRI = Path(__file__).resolve().parents[1] / "resources" / "hdri" / "studio.hdr"
+# Scene parts handed to SceneRenderer's set_<part>, in this order. `world_up`
+# goes only to a renderer that has set_world_up (the grid's plane).
+_SCENE_PARTS = ("mesh", "material", "environment", "lights", "display", "world_up")
+
+
+class Viewport(QOpenGLWidget):
+    """Shows the scene through an orbiting camera; emits `cameraChanged` on every move."""
+
+    cameraChanged = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("viewport")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.setMinimumSize(160, 120)
+        self.navigator = OrbitNavigator()
+        self.channel = "shaded"
+        self.wireframe = False
+        self.grid = True
+        self.scene_center = np.zeros(3)
+        self.scene_radius = 1.0
+        self.render_scale = 1.0
+        self.frames_rendered = 0
+        self.last_render_size = (0, 0)
+        self.gl_renderer = "none"  # GL_RENDERER of the context, for About and bug reports
+        self.gl_error: str | None = None
+        self._ctx: moderngl.Context | None = None
+        self._renderer: SceneRenderer | None = None
+        self._presenter: _Presenter | None = None
+        # Latest value of each scene part.
+        self._scene: dict[str, Any] = {"display": DEFAULT_DISPLAY}
+        self._pending: dict[str, Any] = {}  # parts not yet handed to the renderer
+        self._mesh: Mesh | None = None
+        self._drag: tuple[str, QPointF] | None = None
+        self._keys: set[int] = set()
+        self._refine = QTimer(self, singleShot=True, interval=REFINE_DELAY_MS)
+        self._refine.timeout.connect(self._refine_now)
+        self._fly_timer = QTimer(self, interval=FLY_TICK_MS)
+        self._fly_timer.timeout.connect(self._fly_step)
+        self._fly_clock = QElapsedTimer()
+
+    # ---- public API ---------------------------------------------------------
+    def camera(self) -> Camera:
+        """The current view at the widget's physical (device) pixel size."""
+        w, h = self.physical_size()
+        return self.navigator.camera(w, h)
+
+    def physical_size(self) -> tuple[int, int]:
+        dpr = self.devicePixelRatioF()
+        return max(1, round(self.width() * dpr)), max(1, round(self.height() * dpr))
+
+    def set_navigator(self, navigator: OrbitNavigator, interactive: bool = False) -> None:
+        self.navigator = navigator
+        if interactive:
+            self._start_interaction()
+        self.cameraChanged.emit()
+        self.update()
+
+    def set_scene_bounds(self, center: np.ndarray, radius: float) -> None:
+        """The bounding sphere that Frame (F) fits and fly speed scales with."""
+        self.scene_center = np.asarray(center, np.float64)
+        self.scene_radius = max(float(radius), 1e-6)
+
+    def set_world_up(self, up: np.ndarray) -> None:
+        """Orbit about this world axis (captures in Blender's convention are +Z up)."""
+        self.set_navigator(self.navigator.with_up(up))
+        self._queue("world_up", tuple(float(x) for x in self.navigator.up))
+
+    def frame_scene(self) -> None:
+        w, h = self.physical_size()
+        self.set_navigator(self.navigator.frame(self.scene_center, self.scene_radius, w / h))
+
+    def snap_to_camera(self, camera: Camera) -> None:
+        """Look through a capture camera (its pose and vertical field of view)."""
+        self.set_navigator(self.navigator.snap_to(camera, focus=self.scene_center))
+
+    def set_channel(self, channel: str) -> None:
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}; expected one of {CHANNELS}")
+        self.channel = channel
+        self.update()
+
+    def set_wireframe(self, on: bool) -> None:
+        self.wireframe = bool(on)
+        self.update()
+
+    def set_grid(self, on: bool) -> None:
+        self.grid = bool(on)
+        self.update()
+
+    def set_mesh(self, mesh: Mesh | None) -> None:
+        """Show a mesh; also makes its bounding sphere the scene bounds."""
+        self._mesh = mesh
+        if mesh is not None:
+            self.set_scene_bounds(*mesh.bounding_sphere())
+            if self._scene.get("environment") is None:
+                self._queue("environment", preview_environment())
+        self._queue("mesh", mesh)
+
+    def set_material(self, maps: MaterialMaps | None) -> None:
+        self._queue("material", maps)
+
+    def set_environment(self, env: Environment | None) -> None:
+        self._queue("environment", env)
+
+    def set_lights(self, lights: Sequence[PunctualLight]) -> None:
+        self._queue("lights", lights)
+
+    def set_display(self, display: DisplaySettings) -> None:
+        self._queue("display", display)
+
+    def grab_image(self, refined: bool = True) -> QImage:
+        """The rendered frame as a QImage (device pixels); by default the
+        full-resolution refinement rather than the interactive preview."""
+        if refined:
+            self._refine.stop()
+            self.render_scale = 1.0
+        return self.grabFramebuffer()
+
+    def pick(self, x: float, y: float) -> np.ndarray | None:
+        """World point of the mesh under widget position (x, y), or None."""
+        if self._mesh is None:
+            return None
+        dpr = self.devicePixelRatioF()
+        origin, direction = pixel_ray(self.camera(), x * dpr, y * dpr)
+        t = intersect_triangles(origin, direction, self._mesh.vertices, self._mesh.faces)
+        return None if t is None else origin + t * direction
+
+    # ---- GL -----------------------------------------------------------------
+    def initializeGL(self) -> None:
+        try:
+            from renderer.gl.scene_renderer import SceneRenderer  # here: a broken renderer shows, not crashes
+
+            self._ctx = moderngl.create_context()
+            self._presenter = _Presenter(self._ctx)
+            self._renderer = SceneRenderer(self._ctx)
+        except Exception as exc:  # no usable GL: keep the window alive, say why
+            self.gl_error = f"OpenGL initialisation failed: {exc}"
+            log.exception("viewport: OpenGL initialisation failed")
+            self._renderer = None
+            return
+        self.gl_renderer = f"{self._ctx.info['GL_RENDERER']} (OpenGL {self._ctx.info['GL_VERSION']})"
+        log.info("viewport: %s", self.gl_renderer)
+        # A (re)created context gets every scene part again on its first paint.
+        self._pending = dict(self._scene)
+        self.context().aboutToBeDestroyed.connect(self._release_gl)
+
+    def paintGL(self) -> None:
+        if self._ctx is None or self._renderer is None:
+            self._paint_error()
+            return
+        self._apply_pending()
+        w, h = self.physical_size()
+        screen = self._ctx.detect_framebuffer(self.defaultFramebufferObject())
+        scale = self.render_scale
+        lw, lh = (w, h) if scale >= 1.0 else (max(1, round(w * scale)), max(1, round(h * scale)))
+        target = screen if (lw, lh) == (w, h) else self._presenter.target(lw, lh)
+        target.use()
+        target.viewport = (0, 0, lw, lh)
+        try:
+            self._renderer.render(
+                self.navigator.camera(lw, lh), target, channel=self.channel,
+                wireframe=self.wireframe, grid=self.grid, interactive=scale < 1.0,
+            )
+        except Exception as exc:  # a broken frame must not take the window down
+            log.exception("viewport: render failed")
+            self.gl_error = f"Rendering failed: {exc}"
+            self._renderer = None
+            self._paint_error()
+            return
+        if target is not screen:
+            screen.use()
+            screen.viewport = (0, 0, w, h)
+            self._presenter.present(screen)
+        self.last_render_size = (lw, lh)
+        self.frames_rendered += 1
+
+    def _paint_error(self) -> None:
+        """Say why there is no picture, in the viewport itself."""
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(40, 30, 30))
+        painter.setPen(QColor(230, 200, 200))
+        painter.drawText(self.rect().adjusted(20, 20, -20, -20),
+                         Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                         self.gl_error or "No OpenGL context")
+        painter.end()
+
+    def _release_gl(self) -> None:
+        if self._ctx is None:
+            return
+        self.makeCurrent()
+        for obj in (self._renderer, self._presenter):
+            release = getattr(obj, "release", None)
+            if callable(release):
+                try:
+                    release()
+                except Exception:
+                    log.debug("releasing %r failed", obj, exc_info=True)
+        self._renderer = self._presenter = self._ctx = None
+        self.doneCurrent()
+
+    def _queue(self, name: str, value: Any) -> None:
+        self._scene[name] = value
+        self._pending[name] = value
+        self.update()
+
+    def _apply_pending(self) -> None:
+        for name in _SCENE_PARTS:
+            if name in self._pending:
+                setter = getattr(self._renderer, f"set_{name}", None)
+                value = self._pending.pop(name)
+                if callable(setter):
+                    setter(value)
+
+    # ---- interaction --------------------------------------------------------
+    def _start_interaction(self) -> None:
+        self.render_scale = INTERACTIVE_SCALE
+        self._refine.start()
+
+    def _refine_now(self) -> None:
+        if self._drag is None and not self._keys:
+            self.render_scale = 1.0
+            self.update()
+        else:
+            self._refine.start()
+
+    def _move(self, navigator: OrbitNavigator) -> None:
+        self.set_navigator(navigator, interactive=True)
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        button, mods = event.button(), event.modifiers()
+        if button == Qt.MouseButton.MiddleButton or (
+            button == Qt.MouseButton.LeftButton and mods & Qt.KeyboardModifier.ShiftModifier
+        ):
+            mode = "pan"
+        elif button == Qt.MouseButton.LeftButton:
+            mode = "orbit"
+        elif button == Qt.MouseButton.RightButton:
+            mode = "look"
+        else:
+            return super().mousePressEvent(event)
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self._drag = (mode, event.position())
+        event.accept()
+
+    def mouseMoveEvent(self, event: QMouseEvent) -> None:
+        if self._drag is None:
+            return super().mouseMoveEvent(event)
+        mode, last = self._drag
+        pos = event.position()
+        dx, dy = pos.x() - last.x(), pos.y() - last.y()
+        self._drag = (mode, pos)
+        if mode == "orbit":
+            self._move(self.navigator.orbit(-dx * ORBIT_RAD_PER_PX, dy * ORBIT_RAD_PER_PX))
+        elif mode == "pan":
+            self._move(self.navigator.pan(dx, dy, self.height()))
+        else:
+            self._move(self.navigator.look(-dx * LOOK_RAD_PER_PX, dy * LOOK_RAD_PER_PX))
+        event.accept()
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        if self._drag is not None:
+            self._drag = None
+            self._refine.start()
+            event.accept()
+        else:
+            super().mouseReleaseEvent(event)
+
+    def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
+        hit = self.pick(event.position().x(), event.position().y())
+        if hit is None:
+            return super().mouseDoubleClickEvent(event)
+        self._move(self.navigator.aim_at(hit))
+
+    def wheelEvent(self, event: QWheelEvent) -> None:
+        steps = event.angleDelta().y() / 120.0
+        if steps:
+            self._move(self.navigator.zoom(steps))
+        event.accept()
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key = Qt.Key(event.key())
+        if key in _FLY_KEYS and not event.modifiers() & ~Qt.KeyboardModifier.ShiftModifier:
+            if not event.isAutoRepeat():
+                self._keys.add(key)
+                if not self._fly_timer.isActive():
+                    self._fly_clock.start()
+                    self._fly_timer.start()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        key = Qt.Key(event.key())
+        if key in _FLY_KEYS:
+            if not event.isAutoRepeat():
+                self._keys.discard(key)
+            event.accept()
+            return
+        super().keyReleaseEvent(event)
+
+    def focusOutEvent(self, event) -> None:  # noqa: ANN001 - QFocusEvent
+        self._keys.clear()
+        super().focusOutEvent(event)
+
+    def _fly_step(self) -> None:
+        if not self._keys:
+            self._fly_timer.stop()
+            self._refine.start()
+            return
+        dt = min(self._fly_clock.restart() / 1000.0, 0.1)
+        fast = 4.0 if self._shift_held() else 1.0
+        speed = fast * max(self.scene_radius, 0.25 * self.navigator.distance)
+        f = sum(_FLY_KEYS[k][0] for k in self._keys)
+        r = sum(_FLY_KEYS[k][1] for k in self._keys)
+        u = sum(_FLY_KEYS[k][2] for k in self._keys)
+        self._move(self.navigator.fly(f * speed * dt, r * speed * dt, u * speed * dt))
+
+    @staticmethod
+    def _shift_held() -> bool:
+        return bool(QGuiApplication.queryKeyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
+
+
+@functools.cache
+def preview_environment() -> Environment:
+    """The light a mesh is shown in before any is chosen: the bundled studio
+    HDRI, or even white light when it is missing."""
+    try:
+        return Environment(load_image(PREVIEW_HDRI, srgb=False), name=PREVIEW_HDRI.stem)
+    except RelitError as exc:
+        log.warning("preview light: %s; using even white light", exc)
+        return Environment.uniform(1.0, name="uniform")
+
+
+class _Presenter:
+    """Owns the low-resolution target used while the camera moves and draws it
+    upscaled (bilinear) into the widget's framebuffer."""
+
+    def __init__(self, ctx: moderngl.Context):
+        self.ctx = ctx
+        self.prog = ctx.program(
+            vertex_shader="""#version 330 core
+                out vec2 uv;
+                void main() {
+                    vec2 p = vec2((gl_VertexID << 1) & 2, gl_VertexID & 2);
+                    uv = p;
+                    gl_Position = vec4(p * 2.0 - 1.0, 0.0, 1.0);
+                }""",
+            fragment_shader="""#version 330 core
+                uniform sampler2D image;
+                in vec2 uv;
+                out vec4 color;
+                void main() { color = texture(image, uv); }""",
+        )
+        self.vao = ctx.vertex_array(self.prog, [])
+        self._size: tuple[int, int] | None = None
+        self._color: moderngl.Texture | None = None
+        self._depth: moderngl.Renderbuffer | None = None
+        self._fbo: moderngl.Framebuffer | None = None
+
+    def target(self, width: int, height: int) -> moderngl.Framebuffer:
+        if self._size != (width, height):
+            self._release_target()
+            self._color = self.ctx.texture((width, height), 4)
+            self._color.filter = (moderngl.LINEAR, moderngl.LINEAR)
+            self._depth = self.ctx.depth_renderbuffer((width, height))
+            self._fbo = self.ctx.framebuffer([self._color], self._depth)
+            self._size = (width, height)
+        return self._fbo
+
+    def present(self, screen: moderngl.Framebuffer) -> None:
+        self.ctx.disable(moderngl.DEPTH_TEST | moderngl.BLEND | moderngl.CULL_FACE)
+        self._color.use(0)
+        self.vao.render(moderngl.TRIANGLES, vertices=3)
+
+    def _release_target(self) -> None:
+        for obj in (self._fbo, self._color, self._depth):
+            if obj is not None:
+                obj.release()
+        self._fbo = self._color = self._depth = None
+        self._size = None
+
+    def release(self) -> None:
+        self._release_target()
+        self.vao.release()
+        self.prog.release()

@@ -1,0 +1,182 @@
+"""GPU copies of material maps and environment tables.
+
+Everything is uploaded as float32 with LINEAR filtering and no mipmaps, so a
+lookup is the same bilinear/trilinear interpolation the torch renderer does
+(renderer.texture, renderer.envmap); that is what the parity test holds.
+
+Row order: numpy row 0 is uploaded first and lands at t = 0. Material maps
+store the top of the image (v = 1) in row 0, so shaders sample them at
+t = 1 - v; environment maps store the top (+Y, v = 0) in row 0, so they are
+sampled at t = v.
+
+Updates keep the texture objects (and so the programs) when the shape is
+unchanged: `texture.write` replaces the texels in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import moderngl
+import numpy as np
+
+from models.lighting import Environment
+from models.material import MaterialMaps
+
+
+def _as_f4(a: np.ndarray, channels: int) -> np.ndarray:
+    """(H,W[,C]) -> C-contiguous float32 (H,W,channels)."""
+    a = np.asarray(a, np.float32)
+    if a.ndim == 2:
+        a = a[..., None]
+    return np.ascontiguousarray(a[..., :channels])
+
+
+def _texels(data: np.ndarray) -> np.ndarray:
+    """Float32 texels as uploaded: RGB padded to RGBA (alpha 1), because
+    software GL (llvmpipe) filters 4-channel float textures about twice as
+    fast as 3-channel ones; the RGB values are unchanged."""
+    data = np.asarray(data, np.float32)
+    if data.shape[-1] == 3:
+        data = np.concatenate([data, np.ones(data.shape[:-1] + (1,), np.float32)], -1)
+    return np.ascontiguousarray(data)
+
+
+def upload_2d(
+    ctx: moderngl.Context,
+    data: np.ndarray,
+    *,
+    repeat_x: bool = False,
+    existing: moderngl.Texture | None = None,
+) -> moderngl.Texture:
+    """An (H,W,C) float32 array as a LINEAR, unmipmapped 2D texture (RGB as
+    RGBA); writes into `existing` when its size and channels match (no new GL
+    object)."""
+    data = _texels(_as_f4(data, data.shape[2] if data.ndim == 3 else 1))
+    h, w, c = data.shape
+    if existing is not None and existing.size == (w, h) and existing.components == c:
+        existing.write(data.tobytes())
+        return existing
+    if existing is not None:
+        existing.release()
+    tex = ctx.texture((w, h), c, data.tobytes(), dtype="f4", alignment=4)
+    tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+    tex.repeat_x = repeat_x
+    tex.repeat_y = False
+    return tex
+
+
+def upload_3d(ctx: moderngl.Context, data: np.ndarray) -> moderngl.Texture3D:
+    """An (L,H,W,C) float32 stack as a LINEAR 3D texture (depth = L): REPEAT on
+    x (longitude), CLAMP on y and z."""
+    data = _texels(data)
+    levels, h, w, c = data.shape
+    tex = ctx.texture3d((w, h, levels), c, data.tobytes(), dtype="f4", alignment=4)
+    tex.filter = (moderngl.LINEAR, moderngl.LINEAR)
+    tex.repeat_x = True
+    tex.repeat_y = False
+    tex.repeat_z = False
+    return tex
+
+
+class MaterialTextures:
+    """Albedo (RGB), roughness (R) and metallic (R) maps as float32 textures."""
+
+    def __init__(self, ctx: moderngl.Context, maps: MaterialMaps):
+        self.ctx = ctx
+        self.albedo = upload_2d(ctx, _as_f4(maps.albedo, 3))
+        self.roughness = upload_2d(ctx, _as_f4(maps.roughness, 1))
+        self.metallic = upload_2d(ctx, _as_f4(maps.metallic, 1))
+
+    def update(self, maps: MaterialMaps) -> None:
+        """Replace the texels in place (re-allocating only maps whose size changed)."""
+        self.albedo = upload_2d(self.ctx, _as_f4(maps.albedo, 3), existing=self.albedo)
+        self.roughness = upload_2d(self.ctx, _as_f4(maps.roughness, 1), existing=self.roughness)
+        self.metallic = upload_2d(self.ctx, _as_f4(maps.metallic, 1), existing=self.metallic)
+
+    def use(self, albedo_unit: int, roughness_unit: int, metallic_unit: int) -> None:
+        self.albedo.use(albedo_unit)
+        self.roughness.use(roughness_unit)
+        self.metallic.use(metallic_unit)
+
+    def release(self) -> None:
+        for tex in (self.albedo, self.roughness, self.metallic):
+            tex.release()
+
+
+@dataclass
+class EnvironmentTextures:
+    """One environment's GPU tables: the radiance map (background), the
+    prefiltered specular stack (3D) and the irradiance map.
+
+    `source` keeps the radiance array the tables were made from alive, so its
+    id() cannot be reused while this cache entry exists.
+    """
+
+    source: np.ndarray
+    radiance: moderngl.Texture
+    specular: moderngl.Texture3D
+    irradiance: moderngl.Texture
+    levels: int
+
+    @staticmethod
+    def create(ctx: moderngl.Context, env: Environment) -> "EnvironmentTextures":
+        from renderer.envmap import prefilter_environment
+
+        pre = prefilter_environment(env.radiance)
+        return EnvironmentTextures(
+            source=env.radiance,
+            radiance=upload_2d(ctx, _as_f4(env.radiance, 3), repeat_x=True),
+            specular=upload_3d(ctx, pre.specular),
+            irradiance=upload_2d(ctx, _as_f4(pre.irradiance, 3), repeat_x=True),
+            levels=pre.levels,
+        )
+
+    @staticmethod
+    def black(ctx: moderngl.Context) -> "EnvironmentTextures":
+        """1x1 zero tables: what samplers read when there is no environment."""
+        zero = np.zeros((1, 2, 3), np.float32)
+        return EnvironmentTextures(
+            source=zero,
+            radiance=upload_2d(ctx, zero, repeat_x=True),
+            specular=upload_3d(ctx, zero[None]),
+            irradiance=upload_2d(ctx, zero, repeat_x=True),
+            levels=1,
+        )
+
+    def update(self, ctx: moderngl.Context, radiance: np.ndarray) -> None:
+        """Re-prefilter new radiance and write it into these textures (in
+        place where the sizes are unchanged), e.g. while a fit refines it."""
+        from renderer.envmap import prefilter_environment
+
+        pre = prefilter_environment(radiance)
+        self.source = radiance
+        self.radiance = upload_2d(ctx, _as_f4(radiance, 3), repeat_x=True, existing=self.radiance)
+        if self.specular.size == pre.specular.shape[2:0:-1] + (pre.levels,):
+            self.specular.write(_texels(pre.specular).tobytes())
+        else:
+            self.specular.release()
+            self.specular = upload_3d(ctx, pre.specular)
+        self.irradiance = upload_2d(ctx, _as_f4(pre.irradiance, 3), repeat_x=True, existing=self.irradiance)
+        self.levels = pre.levels
+
+    def use(self, radiance_unit: int, specular_unit: int, irradiance_unit: int) -> None:
+        self.radiance.use(radiance_unit)
+        self.specular.use(specular_unit)
+        self.irradiance.use(irradiance_unit)
+
+    def release(self) -> None:
+        for tex in (self.radiance, self.specular, self.irradiance):
+            tex.release()
+
+
+def upload_brdf_tables(ctx: moderngl.Context) -> tuple[moderngl.Texture, moderngl.Texture]:
+    """The split-sum tables the BRDF reads, computed once in Python:
+    renderer.envmap.dfg_table() as RG32F (x = NdotV, y = roughness) and
+    renderer.envmap.dfg_dielectric_average() as an S x 1 R32F texture
+    (x = roughness)."""
+    from renderer.envmap import dfg_dielectric_average, dfg_table
+
+    dfg = np.asarray(dfg_table(), np.float32)
+    average = np.asarray(dfg_dielectric_average(dfg.shape[0]), np.float32)
+    return upload_2d(ctx, dfg), upload_2d(ctx, average.reshape(1, -1, 1))

@@ -1,0 +1,176 @@
+"""The viewport widget on a real GL context (Xvfb + Mesa): it draws, and
+mouse, wheel and keys move the camera through models/navigation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QPoint, QPointF, Qt
+from PySide6.QtGui import QImage, QWheelEvent
+from PySide6.QtWidgets import QApplication
+
+from app.viewport import INTERACTIVE_SCALE, Viewport
+from models.camera import Camera
+from models.material import MaterialMaps
+from models.mesh import Mesh
+
+
+def to_array(image: QImage) -> np.ndarray:
+    """QImage -> (H,W,3) uint8 RGB."""
+    img = image.convertToFormat(QImage.Format.Format_RGBA8888)
+    w, h, stride = img.width(), img.height(), img.bytesPerLine()
+    data = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes()).reshape(h, stride)
+    return data[:, : w * 4].reshape(h, w, 4)[..., :3].copy()
+
+
+def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
+    return float((np.abs(a.astype(int) - b.astype(int)).max(-1) > 8).mean())
+
+
+@pytest.fixture
+def viewport(qtbot) -> Viewport:
+    vp = Viewport()
+    qtbot.addWidget(vp)
+    vp.resize(320, 240)
+    vp.show()
+    qtbot.waitExposed(vp)
+    qtbot.waitUntil(lambda: vp.frames_rendered > 0, timeout=5000)
+    return vp
+
+
+def wheel(widget, steps: int) -> None:
+    pos = QPointF(widget.width() / 2, widget.height() / 2)
+    event = QWheelEvent(pos, widget.mapToGlobal(pos), QPoint(0, 0), QPoint(0, 120 * steps),
+                        Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier,
+                        Qt.ScrollPhase.NoScrollPhase, False)
+    QApplication.sendEvent(widget, event)
+
+
+def test_paints_grid_at_device_resolution(viewport: Viewport, artifacts: Path) -> None:
+    assert viewport.gl_error is None
+    image = viewport.grab_image()
+    image.save(str(artifacts / "viewport_grid.png"))
+    w, h = viewport.physical_size()
+    assert (image.width(), image.height()) == (w, h)
+    rgb = to_array(image)
+    assert rgb.mean() > 10, "viewport is black"
+    assert rgb.std() > 3, "viewport is flat: no grid drawn"
+    assert len(np.unique(rgb.reshape(-1, 3), axis=0)) > 5
+
+
+def test_drag_orbits_renders_coarse_then_refines(viewport: Viewport, qtbot) -> None:
+    before = to_array(viewport.grab_image())
+    nav0 = viewport.navigator
+    centre = viewport.rect().center()
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, pos=centre)
+    for k in range(1, 6):
+        qtbot.mouseMove(viewport, centre + QPoint(12 * k, 4 * k))
+    assert viewport.render_scale == INTERACTIVE_SCALE
+    preview = viewport.grab_image(refined=False)  # renders now, as the user sees it mid-drag
+    w, h = viewport.physical_size()
+    assert (preview.width(), preview.height()) == (w, h)  # shown upscaled to the widget
+    assert viewport.last_render_size == (round(w * INTERACTIVE_SCALE), round(h * INTERACTIVE_SCALE))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, pos=centre + QPoint(60, 20))
+    assert viewport.navigator.distance == pytest.approx(nav0.distance)
+    assert viewport.navigator.yaw != nav0.yaw and viewport.navigator.pitch != nav0.pitch
+    qtbot.waitUntil(lambda: viewport.last_render_size == (w, h), timeout=3000)
+    after = to_array(viewport.grab_image())
+    assert changed_fraction(before, after) > 0.01
+
+
+def test_pan_with_middle_button_and_shift_drag(viewport: Viewport, qtbot) -> None:
+    target0 = np.asarray(viewport.navigator.target)
+    centre = viewport.rect().center()
+    qtbot.mousePress(viewport, Qt.MouseButton.MiddleButton, pos=centre)
+    qtbot.mouseMove(viewport, centre + QPoint(30, 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.MiddleButton, pos=centre + QPoint(30, 0))
+    target1 = np.asarray(viewport.navigator.target)
+    assert np.linalg.norm(target1 - target0) > 0
+    shift = Qt.KeyboardModifier.ShiftModifier
+    qtbot.mousePress(viewport, Qt.MouseButton.LeftButton, shift, centre)
+    qtbot.mouseMove(viewport, centre + QPoint(0, 30))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.LeftButton, shift, centre + QPoint(0, 30))
+    assert np.linalg.norm(np.asarray(viewport.navigator.target) - target1) > 0
+
+
+def test_wheel_zooms(viewport: Viewport) -> None:
+    before = to_array(viewport.grab_image())
+    d0 = viewport.navigator.distance
+    wheel(viewport, 3)
+    assert viewport.navigator.distance < d0
+    after = to_array(viewport.grab_image())
+    assert changed_fraction(before, after) > 0.01
+
+
+def test_wasd_flies_and_right_drag_looks(viewport: Viewport, qtbot) -> None:
+    eye0 = viewport.navigator.eye
+    viewport.setFocus()
+    qtbot.keyPress(viewport, Qt.Key.Key_W)
+    qtbot.wait(120)
+    qtbot.keyRelease(viewport, Qt.Key.Key_W)
+    moved = viewport.navigator.eye - eye0
+    assert np.dot(moved, viewport.navigator.rotation[:, 2]) < 0  # forward is -z
+    eye1 = viewport.navigator.eye
+    centre = viewport.rect().center()
+    qtbot.mousePress(viewport, Qt.MouseButton.RightButton, pos=centre)
+    qtbot.mouseMove(viewport, centre + QPoint(40, 0))
+    qtbot.mouseRelease(viewport, Qt.MouseButton.RightButton, pos=centre + QPoint(40, 0))
+    np.testing.assert_allclose(viewport.navigator.eye, eye1, atol=1e-9)
+
+
+def test_frame_and_snap(viewport: Viewport) -> None:
+    viewport.set_scene_bounds(np.array([0.0, 1.0, 0.0]), 2.0)
+    viewport.frame_scene()
+    np.testing.assert_allclose(viewport.navigator.target, [0, 1, 0])
+    cam = Camera.look_at(np.array([3.0, 2.0, 4.0]), np.zeros(3), np.array([0, 1, 0]), 320, 240, 0.9)
+    viewport.snap_to_camera(cam)
+    np.testing.assert_allclose(viewport.camera().c2w, cam.c2w, atol=1e-9)
+    assert viewport.camera().fov_y == pytest.approx(cam.fov_y)
+
+
+def sphere_mesh() -> Mesh:
+    import trimesh
+
+    ico = trimesh.creation.icosphere(subdivisions=2, radius=0.8)
+    return Mesh.from_arrays(ico.vertices, ico.faces)
+
+
+def test_mesh_channels_wireframe_and_grid(viewport: Viewport, artifacts: Path) -> None:
+    viewport.set_mesh(sphere_mesh())
+    viewport.set_material(MaterialMaps.constant(8, albedo=(0.8, 0.3, 0.1), roughness=0.3))
+    viewport.frame_scene()
+    assert viewport.scene_radius == pytest.approx(0.8, rel=1e-3)
+    images = {}
+    for channel in ("shaded", "albedo", "normal"):
+        viewport.set_channel(channel)
+        images[channel] = to_array(viewport.grab_image())
+        viewport.grab_image().save(str(artifacts / f"viewport_sphere_{channel}.png"))
+    assert changed_fraction(images["shaded"], images["normal"]) > 0.1
+    assert changed_fraction(images["albedo"], images["normal"]) > 0.1
+    centre = images["albedo"][images["albedo"].shape[0] // 2, images["albedo"].shape[1] // 2]
+    assert centre[0] > centre[1] > centre[2]  # the orange albedo, not lit or tone-mapped away
+    with pytest.raises(ValueError):
+        viewport.set_channel("bogus")
+    viewport.set_channel("shaded")
+    viewport.set_wireframe(True)
+    wire = to_array(viewport.grab_image())
+    viewport.set_wireframe(False)
+    assert changed_fraction(images["shaded"], wire) > 0.01
+    viewport.set_grid(False)
+    no_grid = to_array(viewport.grab_image())
+    assert changed_fraction(images["shaded"], no_grid) > 0.01
+
+
+def test_double_click_recentres_orbit_on_the_object(viewport: Viewport, qtbot) -> None:
+    viewport.set_mesh(sphere_mesh())
+    viewport.frame_scene()
+    pos = viewport.rect().center() + QPoint(20, 10)
+    hit = viewport.pick(pos.x(), pos.y())
+    assert hit is not None and np.linalg.norm(hit) == pytest.approx(0.8, abs=0.05)
+    eye = viewport.navigator.eye
+    qtbot.mouseDClick(viewport, Qt.MouseButton.LeftButton, pos=pos)
+    np.testing.assert_allclose(viewport.navigator.target, hit, atol=1e-9)
+    np.testing.assert_allclose(viewport.navigator.eye, eye, atol=1e-9)
+    assert viewport.pick(2, 2) is None
