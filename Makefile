@@ -62,8 +62,13 @@ $(STAMP): pyproject.toml Makefile
 sample: setup
 	$(PY) -m resources.generate
 
+# Mitsuba's fast llvm_ad_rgb variant needs a recent libLLVM (Debian: libllvm19);
+# without it the generator falls back to the slower scalar_rgb variant.
 bench: setup
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && ! dpkg -s libllvm19 >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libllvm19 >/dev/null || true; fi
 	$(PIP) install -q -e ".[bench]"
+	$(PY) -m benchmarks.generate
 	$(PY) -m benchmarks.run
 
 clean:
