@@ -4,7 +4,8 @@
 set-up happen there too), runs it, and reports through queued signals:
 batches of FitProgress snapshots at most ~10 times a second (no snapshot is
 dropped: the loss plot gets every point), the fit's current Scene about once
-a second for the viewport, the result, then (for a fit that finished) per-photo errors.
+a second (and when it pauses) for the viewport, the result, then (for a fit
+that finished) per-photo errors.
 
 Pause, resume and cancel set the Fitter's threading.Events directly from the
 GUI thread (`FitRunner.pause()` ...): a queued signal would wait behind the
@@ -80,6 +81,7 @@ class FitWorker(QObject):
         self._pending: list[FitProgress] = []
         self._last_emit = 0.0
         self._last_scene = 0.0
+        self._last_state = ""
 
     @Slot()
     def run(self) -> None:
@@ -122,7 +124,10 @@ class FitWorker(QObject):
         now = time.monotonic()
         if progress.state != "running" or now - self._last_emit >= self.snapshot_interval_s:
             self._flush()
-        if progress.state == "running" and now - self._last_scene >= self.scene_interval_s and self.fitter is not None:
+        due = progress.state == "running" and now - self._last_scene >= self.scene_interval_s
+        paused = progress.state == "paused" and self._last_state != "paused"  # the user stopped to look
+        self._last_state = progress.state
+        if (due or paused) and self.fitter is not None:
             self._last_scene = now
             self.sceneUpdated.emit(self.fitter.current_scene())
 

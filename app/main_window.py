@@ -1,9 +1,12 @@
 """Relit's main window: menus, the viewport, dock panels, status bar.
 
 The window holds no maths and does no heavy work on the GUI thread: captures
-and scenes load (and scenes save) on `self.pool` and come back as queued
-signals; a newer open supersedes an older one. Panels arrive as
-docks through `add_dock`, one line each.
+and scenes load on `self.pool` and come back as queued signals; a newer open
+supersedes an older one; the compute device is looked up on a worker too.
+The document (scene, its folder, undo history, dirty state, Save / Save As,
+autosave) is `self.session` (app.session.Session): File ▸ Save writes
+through it, so the title, the Save action and autosave always agree. Panels
+arrive as docks through `add_dock`, one line each.
 """
 
 from __future__ import annotations
@@ -17,20 +20,22 @@ from typing import Any
 
 import numpy as np
 
-from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import SIGNAL, QObject, QRunnable, Qt, QThreadPool, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence, QUndoStack
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QWidget,
+    QDockWidget, QFileDialog, QLabel, QMainWindow, QMenu, QMessageBox, QProgressBar, QWidget,
 )
 
 from app.log_panel import LogPanel
+from app.session import Session
 from app.settings import Settings
 from app.viewport import CHANNELS, Viewport
 from models.capture import Capture, load_capture
 from models.errors import RelitError
+from models.hdri_library import is_hdri_file
 from models.mesh import Mesh
 from models.scene import Scene
-from models.scene_io import SCENE_FILE, load_scene, save_scene
+from models.scene_io import SCENE_FILE, load_scene
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +111,8 @@ def scene_folder(path: Path) -> Path | None:
 
 
 def device_description() -> str:
-    """'CPU' or 'CUDA: <device name>', as torch sees it."""
+    """'CPU' or 'CUDA: <device name>', as torch sees it (seconds the first
+    time on a machine with CUDA: call it off the GUI thread)."""
     try:
         import torch
 
@@ -125,6 +131,8 @@ class MainWindow(QMainWindow):
     sceneSaved = Signal(object)  # Path of the scene folder
     loadFailed = Signal(str)
     busyChanged = Signal(bool)
+    deviceFound = Signal(str)  # device_description(), once the worker has it
+    environmentFileOpened = Signal(str)  # an .hdr/.exr opened or dropped: the Lighting panel loads it
 
     def __init__(self, settings: Settings | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -138,8 +146,8 @@ class MainWindow(QMainWindow):
         self.pool.setMaxThreadCount(1)
         self.capture: Capture | None = None
         self.capture_path: Path | None = None
-        self.scene: Scene | None = None
-        self.scene_path: Path | None = None
+        # The document; install_panels sets its recovery folder and autosave period.
+        self.session = Session(self.undo_stack, autosave_interval_s=0, parent=self)
         self._jobs: dict[int, _Pending] = {}
         self._next_job = 0
 
@@ -147,6 +155,13 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.viewport)
         self._build_menus()
         self._build_status_bar()
+        self.viewport.environmentProgress.connect(self._environment_progress)
+        self.session.sceneChanged.connect(self._document_changed)
+        self.session.pathChanged.connect(self._document_changed)
+        self.session.dirtyChanged.connect(self._document_changed)
+        self.session.saved.connect(self._scene_saved)
+        self.session.saveFailed.connect(
+            lambda path, problem: self.show_error("Cannot Save Scene", path, problem, "save"))
         self.log_panel = LogPanel(self)
         self.log_dock = self.add_dock(self.log_panel, "Log", Qt.DockWidgetArea.BottomDockWidgetArea)
         self.resize(1280, 800)
@@ -156,7 +171,31 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         else:
             self.resizeDocks([self.log_dock], [150], Qt.Orientation.Vertical)
-        QTimer.singleShot(0, self, self._show_device)
+        self.device: str | None = None  # device_description(), once found
+        self.deviceFound.connect(self._device_found)
+        self._find_device()
+
+    # ---- the document ---------------------------------------------------------
+    @property
+    def scene(self) -> Scene | None:
+        """The document's Scene (the session's)."""
+        return self.session.scene
+
+    @property
+    def scene_path(self) -> Path | None:
+        """The folder the document was opened from or saved to."""
+        return self.session.path
+
+    def _document_changed(self, *_: Any) -> None:
+        scene = self.session.scene
+        self.action_save_as.setEnabled(scene is not None)
+        self.action_save.setEnabled(scene is not None and self.session.path is not None)
+        self._update_title()
+
+    def _update_title(self) -> None:
+        folder = self.session.path or self.capture_path
+        title = f"{folder.name} — {APP_TITLE}" if folder is not None else APP_TITLE
+        self.setWindowTitle(f"{title} •" if self.session.dirty else title)
 
     # ---- docks --------------------------------------------------------------
     def add_dock(self, widget: QWidget, title: str,
@@ -269,13 +308,44 @@ class MainWindow(QMainWindow):
         bar = self.statusBar()
         self.step_label = QLabel("Idle")
         self.step_label.setObjectName("stepLabel")
-        self.device_label = QLabel("CPU")
+        self.device_label = QLabel("…")
         self.device_label.setObjectName("deviceLabel")
+        self.device_label.setToolTip("Compute device of fits (looking it up…)")
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setObjectName("busyBar")
+        self.busy_bar.setRange(0, 0)  # busy indicator
+        self.busy_bar.setMaximumWidth(120)
+        self.busy_bar.setMaximumHeight(14)
+        self.busy_bar.hide()
+        bar.addPermanentWidget(self.busy_bar)
         bar.addPermanentWidget(self.step_label)
         bar.addPermanentWidget(self.device_label)
 
-    def _show_device(self) -> None:
-        self.device_label.setText(device_description())
+    def _find_device(self) -> None:
+        """device_description() on a worker thread (CUDA start-up takes seconds)."""
+        signal = self.deviceFound
+
+        def find() -> None:
+            text = device_description()
+            try:
+                signal.emit(text)  # queued to the GUI thread
+            except RuntimeError:  # the window is gone
+                pass
+
+        threading.Thread(target=find, name="device-query", daemon=True).start()
+
+    def _device_found(self, text: str) -> None:
+        self.device = text
+        self.device_label.setText(text)
+        self.device_label.setToolTip("Compute device of fits")
+
+    def _environment_progress(self, text: str) -> None:
+        """The viewport prefilters a new environment: say so, with a busy bar."""
+        self.busy_bar.setVisible(bool(text))
+        if text:
+            self.statusBar().showMessage(text)
+        elif self.statusBar().currentMessage().startswith("Preparing lighting"):
+            self.statusBar().clearMessage()
 
     def set_progress_text(self, text: str) -> None:
         """What runs now and how long it has left (e.g. 'Fit step 120/500 · ETA 0:42')."""
@@ -299,9 +369,16 @@ class MainWindow(QMainWindow):
             self.save_scene(path)
 
     def open_path(self, path: str | Path) -> None:
-        """Open whatever `path` is: a saved scene or a capture folder."""
+        """Open whatever `path` is: a saved scene, a capture folder, or an
+        HDR environment (.hdr/.exr: `environmentFileOpened`, which the
+        Lighting panel loads)."""
         path = Path(path).expanduser()
-        if (folder := scene_folder(path)) is not None:
+        if is_hdri_file(path) and path.is_file():
+            if self.receivers(SIGNAL("environmentFileOpened(QString)")) > 0:
+                self.environmentFileOpened.emit(str(path))
+            else:
+                self.show_error("Cannot Open", path, "an environment map needs the Lighting panel")
+        elif (folder := scene_folder(path)) is not None:
             self.open_scene(folder)
         elif path.is_dir() or path.name.startswith("transforms"):
             self.open_capture(path if path.is_dir() else path.parent)
@@ -321,8 +398,7 @@ class MainWindow(QMainWindow):
                     f"Opening {path.name}…", is_open=True)
 
     def set_scene(self, scene: Scene, path: Path | None = None) -> None:
-        """Show `scene` (e.g. a finished fit) and make it the one Save writes."""
-        self.scene, self.scene_path = scene, path
+        """Show `scene` and make it the document (Save writes it to `path`)."""
         vp = self.viewport
         vp.set_world_up((0.0, 1.0, 0.0))  # scenes are glTF: +Y up
         vp.set_mesh(scene.mesh)
@@ -331,21 +407,18 @@ class MainWindow(QMainWindow):
         vp.set_lights(scene.lighting.lights)
         vp.set_display(scene.display)
         vp.frame_scene()
-        self.action_save.setEnabled(path is not None)
-        self.action_save_as.setEnabled(True)
-        if path is not None:
-            self.setWindowTitle(f"{path.name} — {APP_TITLE}")
+        self.session.new_document(scene, path)
 
     def save_scene(self, path: str | Path | None = None) -> None:
-        """Write the current scene (to `path`, else where it came from) in the background."""
-        if self.scene is None:
+        """File ▸ Save (Save As with `path`): the session writes the document
+        in the background; `sceneSaved` or an error box follows."""
+        if self.session.scene is None:
             return
-        target = Path(path).expanduser() if path else self.scene_path
+        target = Path(path).expanduser() if path else self.session.path
         if target is None:
             return self._ask_save_as()
-        scene = self.scene
-        self._start(target, lambda: save_scene(scene, target), self._scene_saved, "Cannot Save Scene",
-                    f"Saving {target.name}…", is_open=False)
+        if self.session.save(target):
+            self.statusBar().showMessage(f"Saving {target.name}…")
 
     # ---- background jobs ------------------------------------------------------
     def _start(self, path: Path, fn: Callable[[], Any], on_done: Callable[[Path, Any], None],
@@ -396,7 +469,7 @@ class MainWindow(QMainWindow):
         self.viewport.set_scene_bounds(opened.center, opened.radius)
         self.viewport.frame_scene()
         self._fill_snap_menu(list(capture.views))
-        self.setWindowTitle(f"{path.name} — {APP_TITLE}")
+        self._update_title()
         self.statusBar().showMessage(f"Opened {path.name}: {len(capture.views)} views", 5000)
         log.info("opened capture %s: %d views (%s)", path, len(capture.views), capture.layout)
         self.captureLoaded.emit(capture)
@@ -408,11 +481,10 @@ class MainWindow(QMainWindow):
         log.info("opened scene %s", path)
         self.sceneLoaded.emit(scene)
 
-    def _scene_saved(self, path: Path, _: Any) -> None:
-        self.scene_path = path
+    def _scene_saved(self, path: Path) -> None:
+        """The session wrote the document to `path` (Save, Save As)."""
         self.settings.add_recent(path)
-        self.action_save.setEnabled(True)
-        self.setWindowTitle(f"{path.name} — {APP_TITLE}")
+        self._document_changed()
         self.statusBar().showMessage(f"Saved {path}", 5000)
         log.info("saved scene %s", path)
         self.sceneSaved.emit(path)
@@ -438,6 +510,7 @@ class MainWindow(QMainWindow):
             event.ignore()
 
     def dropEvent(self, event: QDropEvent) -> None:
+        """A folder or scene opens; an .hdr/.exr becomes the environment (open_path)."""
         urls = event.mimeData().urls()
         if urls and urls[0].isLocalFile():
             event.acceptProposedAction()
@@ -446,6 +519,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         for pending in self._jobs.values():
             pending.cancel.set()
+        self.viewport.prefilter.shutdown()
+        self.session.close()
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.log_panel.detach()
         super().closeEvent(event)

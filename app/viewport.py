@@ -8,6 +8,10 @@ to full resolution once the user stops.
 Controls: LMB drag orbits; MMB or Shift+LMB drag pans; the wheel zooms;
 RMB drag looks around and WASD (Q/E down/up, Shift faster) flies; a double
 click on the object re-centres the orbit there.
+
+A new environment map is prefiltered on a worker thread
+(app.environment_prefilter); the previous one stays on screen until its
+tables are ready (`environmentProgress` says what is being prepared).
 """
 
 from __future__ import annotations
@@ -31,9 +35,12 @@ from models.imageio import load_image
 from models.lighting import Environment, PunctualLight
 from models.material import MaterialMaps
 from models.mesh import Mesh
-from models.navigation import OrbitNavigator, intersect_triangles, pixel_ray
+from models.material_edits import SurfaceHit, pick_surface
+from models.navigation import OrbitNavigator, pixel_ray
 from models.scene import DisplaySettings
 from renderer.gl.programs import CHANNELS
+
+from app.environment_prefilter import EnvironmentPrefilter
 
 if TYPE_CHECKING:
     from renderer.gl.scene_renderer import SceneRenderer
@@ -65,6 +72,7 @@ class Viewport(QOpenGLWidget):
     """Shows the scene through an orbiting camera; emits `cameraChanged` on every move."""
 
     cameraChanged = Signal()
+    environmentProgress = Signal(str)  # "Preparing lighting: <name>…" while prefiltering, "" when done
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -96,6 +104,11 @@ class Viewport(QOpenGLWidget):
         self._fly_timer = QTimer(self, interval=FLY_TICK_MS)
         self._fly_timer.timeout.connect(self._fly_step)
         self._fly_clock = QElapsedTimer()
+        self.prefilter = EnvironmentPrefilter(self)
+        self.prefilter.ready.connect(self._environment_ready)
+        self.prefilter.failed.connect(self._environment_failed)
+        self.prefilter.busyChanged.connect(
+            lambda name: self.environmentProgress.emit(f"Preparing lighting: {name}…" if name else ""))
 
     # ---- public API ---------------------------------------------------------
     def camera(self) -> Camera:
@@ -151,9 +164,7 @@ class Viewport(QOpenGLWidget):
         self._mesh = mesh
         if mesh is not None:
             self.set_scene_bounds(*mesh.bounding_sphere())
-            if self._scene.get("environment") is None:
-                self._queue("environment", preview_environment())
-        self._queue("mesh", mesh)
+        self._queue("mesh", mesh)  # the first paint with a mesh and no environment adds the preview light
 
     def set_material(self, maps: MaterialMaps | None) -> None:
         self._queue("material", maps)
@@ -169,20 +180,36 @@ class Viewport(QOpenGLWidget):
 
     def grab_image(self, refined: bool = True) -> QImage:
         """The rendered frame as a QImage (device pixels); by default the
-        full-resolution refinement rather than the interactive preview."""
+        final picture: full resolution rather than the interactive preview,
+        with the current environment (waiting for its prefiltering)."""
         if refined:
             self._refine.stop()
             self.render_scale = 1.0
+            self._finish_environment()
         return self.grabFramebuffer()
 
-    def pick(self, x: float, y: float) -> np.ndarray | None:
-        """World point of the mesh under widget position (x, y), or None."""
+    def pick_surface(self, x: float, y: float) -> SurfaceHit | None:
+        """The shown mesh's surface under widget position (x, y): world
+        point, triangle, barycentrics and texture coordinate (`uv`, None
+        without UVs); None off the object. The ray goes through the centre
+        of the pixel the mouse is on (a mouse at integer (x, y) covers
+        [x, x+1) x [y, y+1)), as the rendered pixel does."""
         if self._mesh is None:
             return None
         dpr = self.devicePixelRatioF()
-        origin, direction = pixel_ray(self.camera(), x * dpr, y * dpr)
-        t = intersect_triangles(origin, direction, self._mesh.vertices, self._mesh.faces)
-        return None if t is None else origin + t * direction
+        origin, direction = pixel_ray(self.camera(), (x + 0.5) * dpr, (y + 0.5) * dpr)
+        return pick_surface(self._mesh, origin, direction)
+
+    def pick(self, x: float, y: float) -> np.ndarray | None:
+        """World point of the mesh under widget position (x, y), or None."""
+        hit = self.pick_surface(x, y)
+        return None if hit is None else hit.point
+
+    def pick_uv(self, x: float, y: float) -> np.ndarray | None:
+        """Texture coordinate (u, v) of the mesh under widget position (x, y),
+        or None (off the object, or a mesh without UVs)."""
+        hit = self.pick_surface(x, y)
+        return None if hit is None else hit.uv
 
     # ---- GL -----------------------------------------------------------------
     def initializeGL(self) -> None:
@@ -262,13 +289,56 @@ class Viewport(QOpenGLWidget):
         self._pending[name] = value
         self.update()
 
+    def _add_preview_light(self) -> None:
+        """A mesh about to be shown with no environment gets the preview light."""
+        if self._pending.get("mesh") is not None and self._scene.get("environment") is None:
+            self._scene["environment"] = self._pending["environment"] = preview_environment()
+
     def _apply_pending(self) -> None:
+        self._add_preview_light()
         for name in _SCENE_PARTS:
             if name in self._pending:
                 setter = getattr(self._renderer, f"set_{name}", None)
                 value = self._pending.pop(name)
-                if callable(setter):
+                if name == "environment":
+                    self._apply_environment(value)
+                elif callable(setter):
                     setter(value)
+
+    def _apply_environment(self, env: Environment | None) -> None:
+        """Hand `env` to the renderer once its prefiltered tables exist;
+        until then ask the worker for them and keep the previous one."""
+        renderer = self._renderer
+        has = getattr(renderer, "has_environment", None)
+        if env is None or not callable(has) or has(env.radiance):
+            renderer.set_environment(env)
+            return
+        pre = self.prefilter.result(env.radiance)
+        if pre is not None:
+            renderer.set_environment(env, prefiltered=pre)
+        else:
+            self.prefilter.request(env.radiance, env.name)
+
+    def _environment_ready(self, radiance: np.ndarray, _prefiltered: Any) -> None:
+        env = self._scene.get("environment")
+        if env is not None and env.radiance is radiance:
+            self._pending["environment"] = env
+            self.update()
+
+    def _environment_failed(self, radiance: np.ndarray, problem: str) -> None:
+        env = self._scene.get("environment")
+        if env is not None and env.radiance is radiance:
+            log.error("viewport: cannot prepare environment %s: %s", env.name, problem)
+
+    def _finish_environment(self) -> None:
+        """Wait for the prefiltering of the wanted environment, if any."""
+        self._add_preview_light()
+        env = self._scene.get("environment")
+        if env is None or self._renderer is None:
+            return
+        has = getattr(self._renderer, "has_environment", None)
+        if callable(has) and not has(env.radiance) and self.prefilter.wait(env.radiance) is not None:
+            self._pending.setdefault("environment", env)
 
     # ---- interaction --------------------------------------------------------
     def _start_interaction(self) -> None:

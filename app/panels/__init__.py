@@ -3,12 +3,14 @@
     panels = install_panels(window)
 
 adds the Fit, Lighting, Material and Loss docks, File ▸ Export…, the
-viewport mouse tools, and the editable document (`panels.session`) that
-keeps the window's scene, the viewport and the undo stack in step.
+viewport mouse tools, and joins them to the window's document
+(`window.session`, also `panels.session`), which keeps the window's scene,
+the viewport and the undo stack in step and which File ▸ Save writes.
 
 What it uses of the window (public attributes only):
     window.add_dock(widget, title, area) -> QDockWidget
     window.undo_stack                     QUndoStack (Edit ▸ Undo/Redo)
+    window.session                        app.session.Session: the document (Save, title, dirty state)
     window.viewport                       Viewport: set_mesh, set_material, set_environment,
                                           set_lights, set_display, set_channel, camera(),
                                           devicePixelRatioF(), cameraChanged, world_up via navigator.up
@@ -17,8 +19,10 @@ What it uses of the window (public attributes only):
     window.channel_actions                dict[str, QAction] (View ▸ channel), kept in step
     window.set_progress_text(str)         status-bar step/ETA text
     window.show_error(title, path, problem)
-    window.captureLoaded / sceneLoaded / sceneSaved signals
-    window.capture, window.scene, window.scene_path, window.action_save, window.action_save_as
+    window.captureLoaded / sceneLoaded signals
+    window.environmentFileOpened signal   an .hdr/.exr opened or dropped on the window
+    window.deviceFound signal             the compute device, once known (enables CUDA in the Fit panel)
+    window.capture, window.capture_path, window.statusBar()
 """
 
 from __future__ import annotations
@@ -82,12 +86,8 @@ class _WindowSync(QObject):
         self.capture_mesh: Any = None
         window.installEventFilter(self)
 
-    # ---- session -> viewport / window -----------------------------------------------------
+    # ---- session -> viewport ---------------------------------------------------------------
     def scene_changed(self, scene: Any, names: frozenset[str]) -> None:
-        w = self.window
-        w.scene = scene
-        w.action_save_as.setEnabled(scene is not None)
-        w.action_save.setEnabled(scene is not None and self.session.path is not None)
         self.show(scene, {sp.part_of(n) for n in names})
 
     def preview(self, scene: Any) -> None:
@@ -119,10 +119,6 @@ class _WindowSync(QObject):
         if "display" in parts:
             vp.set_display(scene.display)
 
-    def dirty_changed(self, dirty: bool) -> None:
-        title = self.window.windowTitle().removesuffix(" •")
-        self.window.setWindowTitle(f"{title} •" if dirty else title)
-
     # ---- window -> session ------------------------------------------------------------------
     def capture_loaded(self, capture: Any) -> None:
         self.capture_mesh = capture.load_mesh() if capture is not None else None
@@ -130,12 +126,7 @@ class _WindowSync(QObject):
         self.session.set_capture(capture, getattr(self.window, "capture_path", None))
 
     def scene_loaded(self, scene: Any) -> None:
-        self.shown_mesh = scene.mesh
-        self.session.new_document(scene, getattr(self.window, "scene_path", None))
-
-    def scene_saved(self, path: Any) -> None:
-        # The window's own Save wrote window.scene (kept equal to the session's).
-        self.session._saved(Path(path), self.session.undo_stack.index())
+        self.shown_mesh = scene.mesh  # the window made it the session's document already
 
     def channel_changed(self, channel: str) -> None:
         self.window.viewport.set_channel(channel)
@@ -230,7 +221,10 @@ def install_panels(window: Any, *, recovery_root: str | Path | None = None, auto
                    offer_recovery: bool = True) -> Panels:
     """Add Relit's editing panels to `window` (see the module doc for what
     it needs of the window) and return them."""
-    session = Session(window.undo_stack, recovery_root, autosave_interval_s, parent=window)
+    session: Session = window.session  # the window's document: give it its recovery folder and autosave
+    if recovery_root is not None:
+        session.recovery_root = Path(recovery_root)
+    session.set_autosave_interval(autosave_interval_s)
     runner = FitRunner(window)
     qsettings = getattr(getattr(window, "settings", None), "qsettings", None)
 
@@ -277,15 +271,12 @@ def install_panels(window: Any, *, recovery_root: str | Path | None = None, auto
     session.sceneChanged.connect(sync.scene_changed)
     session.sceneChanged.connect(lambda scene, _: export_action.setEnabled(scene is not None))
     session.previewScene.connect(sync.preview)
-    session.dirtyChanged.connect(sync.dirty_changed)
-    session.saveFailed.connect(lambda path, problem: window.show_error("Cannot Save Scene", path, problem, "save"))
     session.openFailed.connect(lambda path, problem: window.show_error("Cannot Open Scene", path, problem))
     # window -> session
     window.captureLoaded.connect(sync.capture_loaded)
     window.sceneLoaded.connect(sync.scene_loaded)
-    window.sceneSaved.connect(sync.scene_saved)
-    if window.scene is not None:
-        session.new_document(window.scene, window.scene_path)
+    if session.scene is not None:
+        sync.show(session.scene, {"mesh", "material", "environment", "lights", "display"})
     elif window.capture is not None:
         sync.capture_loaded(window.capture)
     # fit
@@ -312,6 +303,10 @@ def install_panels(window: Any, *, recovery_root: str | Path | None = None, auto
     tools.lightGrabbed.connect(lighting.select_light)
     tools.hdriDropped.connect(lighting.load_file)
     tools.otherDropped.connect(sync.other_dropped)
+    window.environmentFileOpened.connect(lighting.load_file)
+    window.deviceFound.connect(fit.device_found)
+    if getattr(window, "device", None):
+        fit.device_found(window.device)
 
     if offer_recovery:
         sync.offer_recovery()

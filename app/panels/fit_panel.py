@@ -59,15 +59,6 @@ def progress_text(p: FitProgress) -> str:
     return f"Fit step {p.step}/{p.total_steps}{psnr}{eta}{state}"
 
 
-def _cuda_available() -> bool:
-    try:
-        import torch
-
-        return bool(torch.cuda.is_available())
-    except Exception:  # noqa: BLE001 - a broken torch still leaves the CPU
-        return False
-
-
 class FitPanel(QWidget):
     """Settings and controls of a fit of the session's capture."""
 
@@ -119,10 +110,7 @@ class FitPanel(QWidget):
         self.device_combo.addItem("Auto", None)
         self.device_combo.addItem("CPU", "cpu")
         self.device_combo.addItem("CUDA", "cuda")
-        if not _cuda_available():
-            item = self.device_combo.model().item(2)
-            item.setEnabled(False)
-            item.setToolTip("No CUDA device is visible to torch")
+        self.device_found("")  # CUDA stays off until the window's device query answers
         self.max_views_spin = QSpinBox(minimum=0, maximum=100000, specialValueText="all")
         self.downscale_spin = QSpinBox(minimum=1, maximum=16, prefix="1/")
         self.batch_spin = QSpinBox(minimum=16, maximum=1 << 20, singleStep=1024)
@@ -175,6 +163,17 @@ class FitPanel(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scrolled(inner))
+
+    def device_found(self, description: str) -> None:
+        """The compute device as the main window found it off the GUI thread
+        ('CPU', 'CUDA: <name>', '' while unknown): CUDA is offered only when present."""
+        cuda = description.startswith("CUDA")
+        item = self.device_combo.model().item(2)
+        item.setEnabled(cuda)
+        item.setToolTip(description if cuda else
+                        "Looking for a CUDA device…" if not description else "No CUDA device is visible to torch")
+        if not cuda and self.device_combo.currentIndex() == 2:
+            self.device_combo.setCurrentIndex(0)
 
     # ---- settings <-> FitConfig ---------------------------------------------------------------
     def set_config(self, config: FitConfig) -> None:

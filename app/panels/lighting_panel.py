@@ -281,7 +281,9 @@ class LightingPanel(QWidget):
     def load_entry(self, entry: HdriEntry) -> None:
         """Use a library entry as the environment (files load in the background)."""
         if self.session.scene is None:
-            self._show_error(f"{entry.name}: fit the capture or open a scene first")
+            problem = "there is no scene to light yet: fit the capture or open a scene first"
+            self._show_error(f"{entry.name}: {problem}")
+            self.loadFailed.emit("Cannot Load Environment", entry.path, problem)
             return
         if entry.source == "recovered":
             env = self.session.recovered_environment

@@ -7,7 +7,8 @@ itself stays a camera widget):
 - move-light mode (Lighting panel): drag a light's marker on the plane that
   faces the camera; directional and spot lights keep aiming at the object;
 - dropping an .hdr/.exr on the viewport uses it as the environment (other
-  drops go to the window, which opens captures and scenes).
+  drops go to the window, which opens captures and scenes, and hands
+  .hdr/.exr dropped anywhere else to the Lighting panel too).
 
 A transparent overlay draws a marker for each light (the selected one
 highlighted). The maths is models.light_edits / models.material_edits; the
@@ -34,8 +35,6 @@ from models.light_edits import (
     project_to_pixel,
     rotation_after_drag,
 )
-from models.material_edits import pick_surface
-from models.navigation import pixel_ray
 
 MARKER_RADIUS_PX = 7
 GRAB_RADIUS_PX = 14
@@ -134,13 +133,11 @@ class ViewportTools(QObject):
         return pos.x() * dpr, pos.y() * dpr
 
     def pick_uv(self, pos: QPointF) -> Any:
-        """Texture coordinate of the scene's surface under widget position `pos`, or None."""
-        scene = self.session.scene
-        if scene is None or scene.mesh.uv is None:
+        """Texture coordinate of the surface under widget position `pos` (the
+        viewport's pick: triangle + barycentrics -> uv), or None."""
+        if self.session.scene is None:
             return None
-        origin, direction = pixel_ray(self.viewport.camera(), *self._device(pos))
-        hit = pick_surface(scene.mesh, origin, direction)
-        return None if hit is None else hit.uv
+        return self.viewport.pick_uv(pos.x(), pos.y())
 
     def rotate_environment(self, start_deg: float, dx_widget_px: float) -> None:
         """Turn the environment by a horizontal drag (merged into one undo step until release)."""

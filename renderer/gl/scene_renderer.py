@@ -18,6 +18,7 @@ import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import moderngl
 import numpy as np
@@ -61,6 +62,9 @@ from renderer.gl.programs import (
 from renderer.gl.lod import cluster_decimate
 from renderer.gl.shadows import ShadowAtlas, ShadowLayout, pack_lights, plan_shadows
 from renderer.gl.textures import EnvironmentTextures, MaterialTextures, upload_brdf_tables
+
+if TYPE_CHECKING:
+    from renderer.envmap import PrefilteredEnvironment
 
 ENVIRONMENT_CACHE_SIZE = 2
 """Prefiltered environments kept on the GPU (switching back is free)."""
@@ -225,12 +229,19 @@ class SceneRenderer:
         else:
             self._material.update(maps)
 
-    def set_environment(self, env: Environment | None, *, refresh: bool = False) -> None:
+    def set_environment(self, env: Environment | None, *, refresh: bool = False,
+                        prefiltered: PrefilteredEnvironment | None = None) -> None:
         """Use `env` for lighting and background. Prefiltered tables are cached
         by the identity of `env.radiance`, so a new Environment that only
         changes rotation, exposure or strength (dataclasses.replace) costs
         nothing. `refresh` re-prefilters the same array after it was edited
-        in place (written into the existing textures)."""
+        in place (written into the existing textures).
+
+        Prefiltering a new radiance map takes about a second per megapixel;
+        an interactive caller makes `prefiltered` =
+        renderer.envmap.prefilter_environment(env.radiance) on a worker
+        thread and passes it here (see `has_environment`), so this call only
+        uploads textures."""
         self._environment = env
         if env is None:
             return
@@ -239,12 +250,21 @@ class SceneRenderer:
         if cached is not None and cached.source is env.radiance:
             self._env_cache.move_to_end(key)
             if refresh:
-                cached.update(self.ctx, env.radiance)
+                cached.update(self.ctx, env.radiance, prefiltered)
             return
-        self._env_cache[key] = EnvironmentTextures.create(self.ctx, env)
+        if cached is not None:  # an id() reused by another array: drop the stale tables
+            cached.release()
+            del self._env_cache[key]
+        self._env_cache[key] = EnvironmentTextures.create(self.ctx, env, prefiltered)
         while len(self._env_cache) > ENVIRONMENT_CACHE_SIZE:
             _, old = self._env_cache.popitem(last=False)
             old.release()
+
+    def has_environment(self, radiance: np.ndarray) -> bool:
+        """Whether tables of this very radiance array are on the GPU, i.e.
+        set_environment with it needs no prefiltering."""
+        cached = self._env_cache.get(id(radiance))
+        return cached is not None and cached.source is radiance
 
     def set_lights(self, lights: Sequence[PunctualLight]) -> None:
         """Punctual lights (the first MAX_LIGHTS are drawn)."""

@@ -16,12 +16,16 @@ unchanged: `texture.write` replaces the texels in place.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import moderngl
 import numpy as np
 
 from models.lighting import Environment
 from models.material import MaterialMaps
+
+if TYPE_CHECKING:
+    from renderer.envmap import PrefilteredEnvironment
 
 
 def _as_f4(a: np.ndarray, channels: int) -> np.ndarray:
@@ -120,10 +124,11 @@ class EnvironmentTextures:
     levels: int
 
     @staticmethod
-    def create(ctx: moderngl.Context, env: Environment) -> "EnvironmentTextures":
-        from renderer.envmap import prefilter_environment
-
-        pre = prefilter_environment(env.radiance)
+    def create(ctx: moderngl.Context, env: Environment,
+               prefiltered: PrefilteredEnvironment | None = None) -> "EnvironmentTextures":
+        """Upload `env`'s tables; `prefiltered` (prefilter_environment of
+        env.radiance, e.g. made on a worker thread) skips prefiltering here."""
+        pre = prefiltered if prefiltered is not None else _prefilter(env.radiance)
         return EnvironmentTextures(
             source=env.radiance,
             radiance=upload_2d(ctx, _as_f4(env.radiance, 3), repeat_x=True),
@@ -144,12 +149,12 @@ class EnvironmentTextures:
             levels=1,
         )
 
-    def update(self, ctx: moderngl.Context, radiance: np.ndarray) -> None:
-        """Re-prefilter new radiance and write it into these textures (in
-        place where the sizes are unchanged), e.g. while a fit refines it."""
-        from renderer.envmap import prefilter_environment
-
-        pre = prefilter_environment(radiance)
+    def update(self, ctx: moderngl.Context, radiance: np.ndarray,
+               prefiltered: PrefilteredEnvironment | None = None) -> None:
+        """Re-prefilter new radiance (or take `prefiltered`, its tables) and
+        write it into these textures (in place where the sizes are
+        unchanged), e.g. while a fit refines it."""
+        pre = prefiltered if prefiltered is not None else _prefilter(radiance)
         self.source = radiance
         self.radiance = upload_2d(ctx, _as_f4(radiance, 3), repeat_x=True, existing=self.radiance)
         if self.specular.size == pre.specular.shape[2:0:-1] + (pre.levels,):
@@ -168,6 +173,12 @@ class EnvironmentTextures:
     def release(self) -> None:
         for tex in (self.radiance, self.specular, self.irradiance):
             tex.release()
+
+
+def _prefilter(radiance: np.ndarray) -> PrefilteredEnvironment:
+    from renderer.envmap import prefilter_environment
+
+    return prefilter_environment(radiance)
 
 
 def upload_brdf_tables(ctx: moderngl.Context) -> tuple[moderngl.Texture, moderngl.Texture]:

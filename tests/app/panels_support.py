@@ -4,6 +4,7 @@ configuration, the main window with the panels installed, screenshots."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -126,3 +127,29 @@ def viewport_pixels(panels) -> np.ndarray:
     w, h, stride = img.width(), img.height(), img.bytesPerLine()
     data = np.frombuffer(img.constBits(), np.uint8, count=img.sizeInBytes()).reshape(h, stride)
     return data[:, : w * 4].reshape(h, w, 4)[..., :3].astype(np.float32)
+
+
+def render_offscreen_in_worker(scene: Scene, camera, width: int, height: int) -> np.ndarray:
+    """An OffscreenRenderer frame made on a worker thread: a standalone (EGL)
+    context must never be current on the GUI thread (renderer/gl/context.py)."""
+    from PySide6.QtWidgets import QApplication
+
+    from renderer.gl.offscreen import OffscreenRenderer
+
+    out: dict[str, object] = {}
+
+    def work() -> None:
+        try:
+            with OffscreenRenderer(width, height) as r:
+                out["image"] = r.render(scene, camera)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the test thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=work, name="offscreen-reference")
+    worker.start()
+    while worker.is_alive():  # keep the GUI responsive meanwhile
+        QApplication.processEvents()
+        worker.join(0.02)
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out["image"]  # type: ignore[return-value]

@@ -41,7 +41,7 @@ def test_window_has_menus_status_bar_and_log(main_window: MainWindow, qtbot, art
     assert main_window.action_frame.shortcut().toString() == "F"
     assert not main_window.action_save.isEnabled()
     assert main_window.statusBar().isVisible()
-    qtbot.waitUntil(lambda: main_window.device_label.text() != "", timeout=5000)
+    qtbot.waitUntil(lambda: main_window.device is not None, timeout=10000)  # found off the GUI thread
     device = main_window.device_label.text()
     assert device == "CPU" or device.startswith("CUDA: ")
     assert isinstance(main_window.step_label, QLabel)
@@ -153,6 +153,35 @@ def test_dropping_bad_folder_shows_error_and_window_stays_usable(
     qtbot.waitUntil(lambda: vp.frames_rendered > frames, timeout=3000)
     assert main_window.capture is None and main_window.windowTitle() == "Relit"
     assert np.isfinite(vp.camera().c2w).all()
+
+
+def test_the_device_is_found_off_the_gui_thread(qtbot, settings_file: Path, monkeypatch) -> None:
+    import time
+
+    import app.main_window as main_window_module
+
+    monkeypatch.setattr(main_window_module, "device_description", lambda: (time.sleep(1.5), "CPU")[1])
+    started = time.monotonic()
+    window = MainWindow(Settings.at(settings_file))
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: window.viewport.frames_rendered > 0, timeout=5000)
+    assert time.monotonic() - started < 1.2, "the window paints before the device is known"
+    assert window.device is None and window.device_label.text() == "…"
+    qtbot.waitUntil(lambda: window.device == "CPU", timeout=5000)
+    assert window.device_label.text() == "CPU"
+    window.close()
+
+
+def test_an_hdri_without_the_lighting_panel_says_so(main_window: MainWindow, tmp_path: Path) -> None:
+    from models.imageio import save_hdr
+
+    path = tmp_path / "sky.hdr"
+    save_hdr(path, np.ones((8, 16, 3), np.float32))
+    main_window.open_path(path)
+    (box,) = visible_message_boxes()
+    assert "sky.hdr" in box.text() and "Lighting panel" in box.informativeText()
+    box.accept()
 
 
 def test_open_file_that_is_neither_capture_nor_scene(main_window: MainWindow, qtbot, tmp_path: Path) -> None:

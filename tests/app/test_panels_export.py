@@ -14,7 +14,13 @@ from PySide6.QtCore import Qt
 from models.capture import load_capture
 from models.exports import camera_at_resolution, video_writer
 from models.imageio import load_image
-from tests.app.panels_support import SAMPLE_CAPTURE, lit, panels, shoot  # noqa: F401 - fixtures
+from tests.app.panels_support import (  # noqa: F401 - fixtures
+    SAMPLE_CAPTURE,
+    lit,
+    panels,
+    render_offscreen_in_worker,
+    shoot,
+)
 
 
 def run(dialog, qtbot, timeout: int = 120000) -> list[Path]:
@@ -49,12 +55,10 @@ def test_export_current_view_png_with_alpha_matches_offscreen(lit, qtbot, tmp_pa
     # The same view rendered offscreen directly.
     from dataclasses import replace
 
-    from renderer.gl.offscreen import OffscreenRenderer
-
     camera = camera_at_resolution(window.viewport.camera(), 160, 120)
     scene = lit.session.scene
-    with OffscreenRenderer(160, 120) as r:
-        reference = r.render(replace(scene, display=replace(scene.display, background="transparent")), camera)
+    reference = render_offscreen_in_worker(  # a standalone context never goes current on the GUI thread
+        replace(scene, display=replace(scene.display, background="transparent")), camera, 160, 120)
     assert np.abs((alpha > 0.5).astype(float) - (reference[..., 3] > 0.5)).mean() < 0.002
     from models.imageio import srgb_to_linear
 

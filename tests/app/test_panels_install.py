@@ -43,6 +43,16 @@ def test_window_open_and_save_go_through_the_session(panels, qtbot, tmp_path: Pa
     from models.scene_io import load_scene
 
     assert load_scene(folder).lighting.environment.rotation_deg == 60.0
+    # Save As goes the same way: the session's folder, title and Save follow; autosave sees a clean document.
+    assert window.session is session
+    session.set_value(sp.ENV_ROTATION, 30.0)
+    with qtbot.waitSignal(window.sceneSaved, timeout=30000):
+        window.save_scene(tmp_path / "copy")
+    assert session.path == tmp_path / "copy" == window.scene_path and not session.dirty
+    assert window.windowTitle() == "copy — Relit" and window.action_save.isEnabled()
+    assert load_scene(tmp_path / "copy").lighting.environment.rotation_deg == 30.0
+    assert load_scene(tmp_path / "copy").metadata["session"]["saved"]  # the session's document, with provenance
+    assert str((tmp_path / "copy").resolve()) == window.settings.recent_files()[0]
 
 
 def test_recovery_is_offered_at_start(main_window, qtbot, tmp_path: Path) -> None:

@@ -101,7 +101,7 @@ def test_dropping_an_hdri_on_the_viewport_uses_it(lit, qtbot, tmp_path: Path) ->
     vp = lit.sync.window.viewport
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    enter = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+    enter = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                             Qt.KeyboardModifier.NoModifier)
     QApplication.sendEvent(vp, enter)
     assert enter.isAccepted()
@@ -176,3 +176,27 @@ def test_dragging_a_light_and_turning_the_environment_in_the_viewport(lit, qtbot
     assert s.scene.lighting.environment.rotation_deg == pytest.approx(45.0, abs=1.0)
     assert s.scene.lighting.lights == added.lighting.lights
     assert sp.get_value(s.scene, sp.ENV_ROTATION) == s.scene.lighting.environment.rotation_deg
+
+
+def test_an_hdri_dropped_anywhere_on_the_window_becomes_the_environment(lit, qtbot, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    path = write_hdri(tmp_path / "dropped_on_a_dock.hdr")
+    window = lit.sync.window
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    pos = QPointF(window.width() - 20, window.height() - 40)  # over the docks, not the viewport
+    enter = QDragEnterEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(pos, Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(lit.lighting.environmentLoaded, timeout=20000):
+        QApplication.sendEvent(window, drop)
+    assert lit.session.scene.lighting.environment.name == "dropped_on_a_dock"
+    assert not [w for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
+    # File ▸ Open of an .hdr (open_path) takes the same way.
+    other = write_hdri(tmp_path / "opened.hdr", warm=False)
+    with qtbot.waitSignal(lit.lighting.environmentLoaded, timeout=20000):
+        window.open_path(other)
+    assert lit.session.scene.lighting.environment.name == "opened"

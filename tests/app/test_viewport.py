@@ -174,3 +174,128 @@ def test_double_click_recentres_orbit_on_the_object(viewport: Viewport, qtbot) -
     np.testing.assert_allclose(viewport.navigator.target, hit, atol=1e-9)
     np.testing.assert_allclose(viewport.navigator.eye, eye, atol=1e-9)
     assert viewport.pick(2, 2) is None
+
+
+def test_a_new_environment_is_prefiltered_off_the_gui_thread(viewport: Viewport, qtbot, monkeypatch) -> None:
+    import time
+
+    import app.environment_prefilter as prefilter_module
+    from models.lighting import Environment
+
+    real = prefilter_module.prefilter
+    monkeypatch.setattr(prefilter_module, "prefilter", lambda radiance: (time.sleep(1.0), real(radiance))[1])
+    viewport.set_mesh(sphere_mesh())
+    viewport.set_material(MaterialMaps.constant(8, albedo=(0.8, 0.8, 0.8), roughness=0.4))
+    viewport.set_environment(Environment.uniform(0.2, height=8, name="dim"))
+    dim = to_array(viewport.grab_image())  # waits for this environment's tables
+    rows = np.linspace(4.0, 0.1, 32, dtype=np.float32)[:, None, None]
+    bright = Environment(np.broadcast_to(rows * np.array([1.0, 0.6, 0.3], np.float32), (32, 64, 3)).copy(), name="warm")
+    messages = []
+    viewport.environmentProgress.connect(messages.append)
+    started = time.monotonic()
+    viewport.set_environment(bright)
+    viewport.repaint()  # paints at once with the previous light: no prefiltering on this thread
+    assert time.monotonic() - started < 0.5
+    assert viewport.prefilter.pending(bright.radiance) and messages == ["Preparing lighting: warm…"]
+    assert np.abs(to_array(viewport.grabFramebuffer()).astype(int) - dim).max() <= 1  # still the old light
+    with qtbot.waitSignal(viewport.prefilter.ready, timeout=10000):
+        pass
+    assert messages[-1] == ""
+    frames = viewport.frames_rendered
+    qtbot.waitUntil(lambda: viewport.frames_rendered > frames, timeout=5000)
+    warm = to_array(viewport.grabFramebuffer())
+    assert changed_fraction(dim, warm) > 0.05
+    centre = warm[warm.shape[0] // 2, warm.shape[1] // 2].astype(int)
+    assert centre[0] > centre[2] + 20  # lit by the warm environment now
+    # Turning it is a uniform: instant, no new prefiltering.
+    from dataclasses import replace
+
+    viewport.set_environment(replace(bright, rotation_deg=90.0))
+    viewport.repaint()
+    assert not viewport.prefilter.pending(bright.radiance)
+
+
+def test_prefiltered_tables_from_a_worker_render_the_same(qtbot) -> None:
+    """SceneRenderer.set_environment(env, prefiltered=...) (what the viewport
+    does) draws exactly what prefiltering inside set_environment draws."""
+    import threading
+    from dataclasses import replace
+
+    from app.environment_prefilter import prefilter
+    from models.lighting import Lighting
+    from models.scene import Scene
+    from renderer.gl.offscreen import OffscreenRenderer
+    from tests.app.panels_support import sky_environment, two_tone_maps, uv_sphere
+
+    env = sky_environment(16)
+    scene = Scene(uv_sphere(), two_tone_maps(), Lighting(env))
+    camera = Camera.look_at(np.array([0.0, 0.5, 3.0]), np.zeros(3), np.array([0.0, 1.0, 0.0]), 64, 48, 0.9)
+    out = {}
+
+    def work() -> None:  # standalone contexts stay off the GUI thread
+        with OffscreenRenderer(64, 48) as r:
+            out["inside"] = r.render(scene, camera)
+            r.renderer.release()
+            r.renderer = type(r.renderer)(r.ctx)
+            r.renderer.set_environment(env, prefiltered=prefilter(env.radiance))
+            assert r.renderer.has_environment(env.radiance)
+            out["given"] = r.render(replace(scene, lighting=Lighting(env)), camera)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(60)
+    np.testing.assert_array_equal(out["inside"], out["given"])
+
+
+def test_pick_returns_the_surface_uv(viewport: Viewport) -> None:
+    from models.material_edits import pick_surface
+    from models.navigation import pixel_ray
+    from tests.app.panels_support import uv_sphere
+
+    mesh = uv_sphere()
+    viewport.set_mesh(mesh)
+    viewport.frame_scene()
+    x, y = viewport.width() / 2 + 20, viewport.height() / 2 - 25
+    hit = viewport.pick_surface(x, y)
+    assert hit is not None and hit.face >= 0 and hit.barycentric.sum() == pytest.approx(1.0)
+    dpr = viewport.devicePixelRatioF()
+    expected = pick_surface(mesh, *pixel_ray(viewport.camera(), (x + 0.5) * dpr, (y + 0.5) * dpr))
+    np.testing.assert_allclose(viewport.pick_uv(x, y), expected.uv)
+    np.testing.assert_allclose(hit.uv, hit.barycentric @ mesh.uv[mesh.faces[hit.face]])
+    # On this sphere u is the longitude and v the latitude of the point hit.
+    p = hit.point / np.linalg.norm(hit.point)
+    assert hit.uv[1] == pytest.approx(1.0 - np.arccos(p[1]) / np.pi, abs=0.01)
+    assert hit.uv[0] == pytest.approx((np.arctan2(p[0], p[2]) / (2 * np.pi)) % 1.0, abs=0.01)
+    np.testing.assert_allclose(viewport.pick(x, y), hit.point)
+    assert viewport.pick_uv(2, 2) is None
+
+
+@pytest.mark.parametrize("pitch_deg", [25.0, 6.0])
+def test_grid_is_hidden_behind_the_object(viewport: Viewport, pitch_deg: float, artifacts: Path) -> None:
+    import math
+    from dataclasses import replace
+
+    from scipy import ndimage
+
+    from tests.app.panels_support import uv_sphere
+
+    viewport.resize(320, 240)
+    viewport.set_mesh(uv_sphere())
+    viewport.frame_scene()
+    viewport.set_navigator(replace(viewport.navigator, pitch=math.radians(pitch_deg)))
+    viewport.set_grid(True)
+    with_grid = to_array(viewport.grab_image())
+    viewport.grab_image().save(str(artifacts / f"viewport_grid_behind_object_{pitch_deg:.0f}.png"))
+    viewport.set_grid(False)
+    without = to_array(viewport.grab_image())
+    viewport.set_channel("normal")
+    normal = to_array(viewport.grab_image())
+    viewport.set_channel("shaded")
+    viewport.set_grid(True)
+    # The object: where the normal view (drawn without the grid) is not the plain background; its
+    # anti-aliased rim, where the grid may show through, is left out.
+    obj = ndimage.binary_erosion(np.abs(normal.astype(int) - normal[0, 0]).max(-1) > 6, iterations=2)
+    assert 0.05 < obj.mean() < 0.8
+    grid_px = np.abs(with_grid.astype(int) - without).max(-1) > 2
+    assert grid_px[~obj].mean() > 0.01, "the grid shows around the object"
+    assert not grid_px[obj].any(), "the grid must not draw over the object"
