@@ -12,6 +12,7 @@ import platform
 import signal
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from models.errors import RelitError
@@ -27,14 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--iters", type=int, default=None, metavar="N", help="optimiser steps (default 3000)")
     parser.add_argument("--time-budget", type=float, default=None, metavar="S",
                         help="stop after S seconds of fitting (with no --iters, the budget alone ends the fit)")
-    parser.add_argument("--texture-res", type=int, default=None, metavar="R", help="material map size (default 512)")
+    parser.add_argument("--texture-res", type=int, default=None, metavar="R", help="material map size (default 256)")
     parser.add_argument("--env-res", type=int, default=None, metavar="H",
-                        help="rows of the recovered environment map (columns: 2H; default 16)")
+                        help="rows of the recovered environment map (columns: 2H; default 32)")
     parser.add_argument("--batch", type=int, default=None, metavar="N", help="pixels per step (default 8192)")
     parser.add_argument("--downscale", type=int, default=1, metavar="N", help="fit on images shrunk N times")
     parser.add_argument("--max-views", type=int, default=None, metavar="N", help="use at most N views")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N", help="CPU threads for torch")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for torch (default 1 on the CPU: a step's tensors are small, and "
+                             "more threads were several times slower on 2 shared cores)")
     parser.add_argument("--checkpoint", default=None, metavar="FILE", help="also save a resumable checkpoint here")
     parser.add_argument("--resume", default=None, metavar="FILE", help="continue from a checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -45,7 +48,7 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
     iterations = args.iters
     if iterations is None and args.time_budget is not None:
         iterations = 10**9  # the budget alone ends the fit
-    return FitConfig().with_overrides(
+    config = FitConfig().with_overrides(
         iterations=iterations,
         time_budget_s=args.time_budget,
         texture_resolution=args.texture_res,
@@ -57,6 +60,9 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         device=args.device,
         threads=args.threads,
     ).validate()
+    if config.threads is None and config.resolved_device() == "cpu":
+        config = config.with_overrides(threads=1)
+    return config
 
 
 def run(args: argparse.Namespace) -> int:
@@ -107,8 +113,6 @@ def run(args: argparse.Namespace) -> int:
                                       total_s=round(time.perf_counter() - started, 3))
     metadata["versions"] = versions()
     metadata["command"] = " ".join(sys.argv)
-    from dataclasses import replace
-
     save_scene(replace(scene, metadata=json_safe(metadata)), out)
     losses = ", ".join(f"{k} {v:.4g}" for k, v in fitter.last_losses.items())
     _say(args, f"relit fit: {fitter.state} after {fitter.step_count} steps in {fitter.elapsed_s:.1f} s "

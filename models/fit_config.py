@@ -1,0 +1,208 @@
+"""Settings of a material + light fit, as nested dataclasses.
+
+Every field carries its meaning in the docstring below it. A FitConfig is
+plain data: it round-trips through JSON (`to_dict` / `from_dict`), which is
+how checkpoints and scene.json record it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
+from typing import Any, Literal
+
+from models.errors import RelitError
+
+ScheduleKind = Literal["cosine", "exponential", "constant"]
+LossSpace = Literal["auto", "srgb", "log", "linear"]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Photometric terms, compared in the loss space (see FitConfig.loss_space)."""
+
+    l1: float = 1.0
+    """Weight of the mean absolute error."""
+    l2: float = 0.0
+    """Weight of the mean squared error."""
+    charbonnier: float = 0.0
+    """Weight of the Charbonnier (smooth L1) error sqrt(d^2 + eps^2) - eps."""
+    charbonnier_eps: float = 1e-3
+    """Epsilon of the Charbonnier term."""
+    ssim: float = 0.0
+    """Weight of 1 - SSIM, computed on random fully covered square patches."""
+    ssim_patch: int = 8
+    """Side in pixels of an SSIM patch."""
+    ssim_patches: int = 32
+    """Number of SSIM patches per step."""
+
+
+@dataclass(frozen=True)
+class PriorWeights:
+    """Regularisers on the recovered maps and light."""
+
+    albedo_smoothness: float = 0.01
+    """Total variation of the albedo map (stochastic: pairs of nearby UVs)."""
+    roughness_smoothness: float = 0.05
+    """Total variation of the roughness map."""
+    metallic_smoothness: float = 0.05
+    """Total variation of the metallic map."""
+    smoothness_radius: float = 1.5
+    """UV distance, in texels, between the two samples of the smoothness pairs."""
+    white_balance: float = 0.1
+    """Pull the environment's mean colour towards grey (colour cast goes to albedo)."""
+    metallic_sparsity: float = 0.002
+    """L1 pull of metallic towards 0 (dielectric unless the data says metal)."""
+    env_smoothness: float = 0.002
+    """Total variation of the log environment (quiets unseen directions)."""
+    env_saturation: float = 0.1
+    """Pull each environment texel's colour towards the map's mean colour
+    (natural light is rarely saturated; the object's colour stays in the albedo)."""
+    exposure: float = 0.01
+    """Pull of per-image log2 exposures towards 0 (only with per_image_exposure)."""
+
+
+@dataclass(frozen=True)
+class LearningRates:
+    """Adam learning rates per parameter group (all parameters are unbounded:
+    maps are logits of a sigmoid, the environment is log radiance)."""
+
+    albedo: float = 0.2
+    """Albedo logits."""
+    roughness: float = 0.2
+    """Roughness logits."""
+    metallic: float = 0.2
+    """Metallic logits."""
+    environment: float = 0.05
+    """Log radiance of the environment texels."""
+    exposure: float = 0.005
+    """Per-image log2 exposure offsets."""
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """Learning-rate schedule over the fit's progress (steps, or the time
+    budget when that ends the fit first)."""
+
+    warmup: float = 0.02
+    """Fraction of the fit spent ramping the rate up linearly from 0."""
+    kind: ScheduleKind = "cosine"
+    """Decay after warm-up: cosine, exponential, or constant."""
+    final_fraction: float = 0.05
+    """Rate at the end, as a fraction of the peak rate."""
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that decides a fit. Defaults target a few minutes on a CPU."""
+
+    iterations: int = 3000
+    """Optimiser steps (the fit also ends at `time_budget_s` if that comes first)."""
+    time_budget_s: float | None = None
+    """Wall-clock budget in seconds for the steps (None: steps only)."""
+    texture_resolution: int = 256
+    """Side of the square albedo/roughness/metallic maps."""
+    env_height: int = 32
+    """Rows of the recovered environment map (columns are twice that)."""
+    batch_size: int = 8192
+    """Random covered pixels shaded per step."""
+    loss: LossWeights = field(default_factory=LossWeights)
+    """Photometric loss terms."""
+    priors: PriorWeights = field(default_factory=PriorWeights)
+    """Regularisers."""
+    lr: LearningRates = field(default_factory=LearningRates)
+    """Learning rates per parameter group."""
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    """Learning-rate schedule."""
+    loss_space: LossSpace = "auto"
+    """Where images are compared: 'srgb' (LDR photos), 'log' (HDR), 'linear';
+    'auto' picks srgb for LDR captures and log for HDR ones."""
+    per_image_exposure: bool = False
+    """Fit a log2 exposure offset per image (for photos with varying exposure)."""
+    light_first: float = 0.0
+    """Fraction of the fit at the start during which only the light moves and
+    the maps stay at their (uniform) starting values: the light then has to
+    explain the shading before the albedo can absorb it."""
+    albedo_init: Literal["backproject", "mean"] = "backproject"
+    """Starting albedo: the photos projected into the texture under a uniform
+    light ('backproject'), or their mean colour everywhere ('mean')."""
+    initial_roughness: float = 0.6
+    """Starting roughness everywhere."""
+    initial_metallic: float = 0.05
+    """Starting metallic everywhere."""
+    mask_threshold: float = 0.99
+    """Pixels whose mask value is below this are not fitted (edges, background)."""
+    erode_pixels: int = 1
+    """Covered pixels this close to the silhouette are not fitted (mixed colours)."""
+    downscale: int = 1
+    """Integer factor by which the capture images are shrunk before fitting."""
+    max_views: int | None = None
+    """Use at most this many views, evenly spread (None: all)."""
+    ao_rays: int = 64
+    """Rays per vertex when baking ambient occlusion."""
+    device: str | None = None
+    """Torch device ('cpu', 'cuda', 'cuda:1'); None picks cuda when present."""
+    seed: int = 0
+    """Seed of the pixel sampling and of every random choice of the fit."""
+    progress_every: int = 10
+    """Deliver a FitProgress snapshot every this many steps."""
+    preview_size: int = 64
+    """Side of the preview maps in progress snapshots."""
+    threads: int | None = None
+    """CPU threads for torch (None: leave torch's setting alone)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able nested dict."""
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "FitConfig":
+        """Inverse of `to_dict`; unknown keys are an error (RelitError)."""
+        return _build(FitConfig, data, "fit config")
+
+    def resolved_device(self) -> str:
+        """`device`, or 'cuda' when a CUDA device is present, else 'cpu'."""
+        if self.device:
+            return self.device
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def with_overrides(self, **changes: Any) -> "FitConfig":
+        """A copy with top-level fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def validate(self) -> "FitConfig":
+        """Raise RelitError on settings that cannot work; returns self."""
+        problems = []
+        if self.iterations < 0:
+            problems.append("iterations must be >= 0")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            problems.append("time budget must be positive")
+        if not 4 <= self.texture_resolution <= 8192:
+            problems.append("texture resolution must be within 4..8192")
+        if not 2 <= self.env_height <= 256:
+            problems.append("environment height must be within 2..256")
+        if self.batch_size < 16:
+            problems.append("batch size must be >= 16")
+        if self.downscale < 1:
+            problems.append("downscale must be >= 1")
+        if self.progress_every < 1:
+            problems.append("progress_every must be >= 1")
+        if problems:
+            raise RelitError(None, "invalid fit settings: " + "; ".join(problems))
+        return self
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise RelitError(None, f"{where}: expected an object, got {type(data).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
+    if unknown:
+        raise RelitError(None, f"{where}: unknown setting(s) {', '.join(unknown)}")
+    kwargs = {}
+    defaults = cls()
+    for name, value in data.items():
+        current = getattr(defaults, name)
+        kwargs[name] = _build(type(current), value, f"{where}.{name}") if is_dataclass(current) else value
+    return cls(**kwargs)

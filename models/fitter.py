@@ -1,0 +1,657 @@
+"""The material + light fit (Qt-free): from calibrated photos of an object
+with a known mesh, recover UV maps of albedo, roughness and metallic and an
+environment map, by differentiable shading of random pixel batches.
+
+Setup (once): decode the views, unwrap UVs if needed, bake vertex AO,
+rasterize every view, keep only the covered, fully masked, non-silhouette
+pixels as one compact table of surface samples on the device, and initialise
+the albedo by back-projecting the photos into the texture.
+
+Each step: draw a random batch of those samples, sample the sigmoid-
+parametrised maps at their UVs, prefilter the current (small, log-space)
+environment differentiably, shade (split sum, baked AO), map prediction and
+photo into the loss space, add the priors, take an Adam step with the
+scheduled learning rate.
+
+Control: `cancel()` / `pause()` / `resume()` (or the threading.Events given
+to the constructor) are checked between steps; `current_scene()` is valid at
+any time, from any thread; `save_checkpoint` / `load_checkpoint` make a fit
+resumable; progress arrives as immutable FitProgress snapshots.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from models.camera import Camera
+from models.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from models.errors import RelitError
+from models.fit_config import FitConfig
+from models.fit_progress import FitPreview, FitProgress, FitState
+from models.lighting import Environment, Lighting
+from models.losses import mse_to_psnr, photometric_losses
+from models.material import MaterialMaps
+from models.mesh import Mesh
+from models.priors import (
+    env_saturation,
+    env_total_variation,
+    equirect_solid_angles,
+    exposure_anchor,
+    metallic_sparsity,
+    pair_smoothness,
+    white_balance,
+)
+from models.scene import Scene
+from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
+from renderer.texture import sample_texture
+from renderer.tonemap import encode_srgb, tone_for_loss
+
+ProgressCallback = Callable[[FitProgress], None]
+MAPS = ("albedo", "roughness", "metallic")
+"""The fitted material maps (sigmoid of the summed level logits)."""
+LOG_RADIANCE_LIMIT = 30.0
+"""Fitted log radiance is clamped to +-this when used (exp stays finite)."""
+ENV_LEVELS = 6
+"""Prefiltered roughness levels of the fitted environment (as the renderers use)."""
+HDR_SUFFIXES = (".exr", ".hdr", ".pic", ".rgbe")
+# Columns of the packed sample table.
+_POS, _NRM, _VIEW, _UV, _AO, _RGB = slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 11), slice(11, 12), slice(12, 15)
+
+
+@dataclass(frozen=True)
+class FitView:
+    """One training photo: its pinhole camera, linear pixels (H,W,3) float32,
+    an optional mask (H,W) in [0,1] (1 = object) and whether it was HDR."""
+
+    camera: Camera
+    image: np.ndarray
+    mask: np.ndarray | None = None
+    name: str = ""
+    hdr: bool = False
+
+
+def views_from_capture(capture, config: FitConfig) -> list[FitView]:
+    """Decode the capture's training views (all views when it has no train
+    split), at most `config.max_views`, evenly spread."""
+    views = capture.split("train") or capture.views
+    if config.max_views and len(views) > config.max_views:
+        pick = np.linspace(0, len(views) - 1, config.max_views).round().astype(int)
+        views = tuple(views[i] for i in pick)
+    out = []
+    for v in views:
+        image, mask = v.load()
+        out.append(FitView(v.camera, image, mask, v.name, v.image_path.suffix.lower() in HDR_SUFFIXES))
+    return out
+
+
+def mesh_from_capture(capture) -> Mesh:
+    """The capture's mesh (with its UVs, in Relit's world), or a RelitError
+    when the capture has none."""
+    mesh = capture.load_mesh()
+    if mesh is None:
+        raise RelitError(capture.root, "no mesh in capture; reconstruction is not available yet")
+    return mesh
+
+
+class Fitter:
+    """Fits material maps and an environment to photos of a known mesh.
+
+    Typical use:
+        fitter = Fitter.from_capture(load_capture(path), FitConfig(iterations=2000))
+        scene = fitter.run()            # blocks; call cancel() from elsewhere to stop
+    """
+
+    def __init__(
+        self,
+        views: Sequence[FitView],
+        mesh: Mesh,
+        config: FitConfig | None = None,
+        *,
+        on_progress: ProgressCallback | None = None,
+        cancel_event: threading.Event | None = None,
+        pause_event: threading.Event | None = None,
+    ):
+        if not views:
+            raise RelitError(None, "no views to fit")
+        self.config = (config or FitConfig()).validate()
+        self.views = list(views)
+        self.source_mesh = mesh
+        self.on_progress = on_progress
+        self.cancel_event = cancel_event or threading.Event()
+        self.pause_event = pause_event or threading.Event()
+        self.device = torch.device(self.config.resolved_device())
+        self.step_count = 0
+        self.elapsed_s = 0.0
+        self.setup_s = 0.0
+        self.state: FitState = "setup"
+        self.last_losses: dict[str, float] = {}
+        self.last_total = math.nan
+        self.last_psnr = math.nan
+        self.skipped_steps = 0
+        self._lock = threading.RLock()
+        self._ready = False
+
+    @staticmethod
+    def from_capture(capture, config: FitConfig | None = None, **kwargs) -> "Fitter":
+        """A Fitter on a loaded Capture (models.capture), using its mesh."""
+        config = config or FitConfig()
+        mesh = mesh_from_capture(capture)
+        return Fitter(views_from_capture(capture, config), mesh, config, **kwargs)
+
+    # ------------------------------------------------------------------ control
+
+    def cancel(self) -> None:
+        """Stop after the current step; the state so far is kept."""
+        self.cancel_event.set()
+
+    def pause(self) -> None:
+        """Hold between steps until resume() (paused time is not counted)."""
+        self.pause_event.set()
+
+    def resume(self) -> None:
+        self.pause_event.clear()
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel_event.is_set()
+
+    @property
+    def finished(self) -> bool:
+        return self.state == "finished"
+
+    @property
+    def total_steps(self) -> int:
+        """Planned steps: `iterations`, or fewer when the time budget will end
+        the fit first (estimated from the speed so far)."""
+        total = self.config.iterations
+        budget = self.config.time_budget_s
+        if budget and self.step_count > 0 and self.elapsed_s > 0:
+            total = min(total, max(self.step_count, int(self.step_count * budget / self.elapsed_s)))
+        return total
+
+    # ------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        """Decode-free preparation (views are already decoded): UVs, AO,
+        G-buffers, the sample table, parameters and optimiser. Idempotent."""
+        if self._ready:
+            return
+        start = time.perf_counter()
+        cfg = self.config
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        from models.uv_atlas import ensure_uv, uv_coverage_mask
+
+        mesh = ensure_uv(self.source_mesh, resolution=max(cfg.texture_resolution, 256))
+        if mesh.ao is None:
+            from renderer.ao import bake_vertex_ao
+
+            mesh = mesh.with_ao(bake_vertex_ao(mesh, samples=cfg.ao_rays, seed=cfg.seed))
+        self.mesh = mesh
+        self.uv_mask = uv_coverage_mask(mesh, cfg.texture_resolution)
+        self.hdr = self._loss_is_hdr()
+        self._build_samples()
+        self._init_parameters()
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(cfg.seed)
+        self.solid_angle = equirect_solid_angles(cfg.env_height, 2 * cfg.env_height, self.device)
+        self.setup_s = time.perf_counter() - start
+        self._ready = True
+
+    def _loss_is_hdr(self) -> bool:
+        space = self.config.loss_space
+        if space == "auto":
+            return any(v.hdr for v in self.views)
+        return space == "log"
+
+    def _build_samples(self) -> None:
+        """Rasterize every view once; keep fit-worthy pixels as one packed
+        (P, 15) table: position, normal, view dir, uv, ao, target rgb."""
+        from renderer.raster import rasterize
+
+        cfg = self.config
+        dev = self.device
+        rows, view_ids, index_maps, patch_origins = [], [], [], []
+        offset = 0
+        for k, view in enumerate(self.views):
+            cam = view.camera
+            if view.image.shape[:2] != (cam.height, cam.width):
+                raise RelitError(None, f"view {view.name or k}: image {view.image.shape[:2]} does not match its camera")
+            gb = rasterize(self.mesh, cam, dev)
+            valid = gb.coverage.clone()
+            if view.mask is not None:
+                valid &= torch.as_tensor(view.mask, device=dev) >= cfg.mask_threshold
+            if cfg.erode_pixels > 0:
+                r = cfg.erode_pixels
+                outside = (~gb.coverage).float()[None, None]
+                near_edge = F.max_pool2d(F.pad(outside, (r, r, r, r), value=1.0), 2 * r + 1, stride=1)[0, 0] > 0
+                valid &= ~near_edge
+            idx = torch.nonzero(valid.reshape(-1)).reshape(-1)
+            s = gb.gather(idx)
+            target = torch.as_tensor(np.ascontiguousarray(view.image[..., :3]), dtype=torch.float32, device=dev)
+            target = target.reshape(-1, 3)[idx]
+            rows.append(torch.cat([s.position, s.normal, s.view_dir, s.uv, s.ao, target], 1))
+            view_ids.append(torch.full((idx.numel(),), k, dtype=torch.int32, device=dev))
+            if cfg.loss.ssim > 0:
+                index_map = torch.full((cam.height * cam.width,), -1, dtype=torch.int64, device=dev)
+                index_map[idx] = torch.arange(offset, offset + idx.numel(), device=dev)
+                index_maps.append(index_map.reshape(cam.height, cam.width))
+                p = cfg.loss.ssim_patch
+                if cam.height >= p and cam.width >= p:
+                    full = F.avg_pool2d(valid.float()[None, None], p, stride=1)[0, 0] > 0.999  # top-left origins
+                    ys, xs = torch.nonzero(full, as_tuple=True)
+                    patch_origins.append(torch.stack([torch.full_like(ys, k), ys, xs], 1))
+            offset += idx.numel()
+        self.samples = torch.cat(rows).contiguous()  # (P,15)
+        self.sample_view = torch.cat(view_ids)  # (P,)
+        if self.samples.shape[0] < 16:
+            raise RelitError(None, "the mesh covers (almost) no masked pixel of any view: check poses, masks and mesh")
+        self.index_maps = index_maps
+        self.patch_origins = torch.cat(patch_origins) if patch_origins else None
+
+    def _init_parameters(self) -> None:
+        cfg = self.config
+        dev = self.device
+        data = self.samples
+        ao = data[:, _AO].clamp_min(0.05)
+        shading = data[:, _RGB] / ao
+        # Light level: the brightest tenth of the object then reads as albedo ~0.6.
+        level = float(torch.quantile(shading.mean(1)[:: max(1, data.shape[0] // 100000)], 0.9)) / 0.6
+        level = max(level, 1e-4)
+        albedo = ((shading / level - 0.04) / 0.95).clamp(0.02, 0.98)
+        r = cfg.texture_resolution
+        if cfg.albedo_init == "mean":
+            albedo_init = albedo.median(0).values.expand(r, r, 3).contiguous()
+        else:
+            albedo_init = _splat_to_texture(data[:, _UV], albedo, r)  # (r,r,3)
+        self.env_level = level
+
+        def logit(x: Tensor) -> Tensor:
+            x = x.clamp(1e-3, 1 - 1e-3)
+            return torch.log(x / (1 - x))
+
+        self.params: dict[str, Tensor] = {
+            "albedo": logit(albedo_init).permute(2, 0, 1).contiguous(),  # (3,R,R)
+            "roughness": torch.full((1, r, r), float(logit(torch.tensor(cfg.initial_roughness))), device=dev),
+            "metallic": torch.full((1, r, r), float(logit(torch.tensor(cfg.initial_metallic))), device=dev),
+            "environment": torch.full((cfg.env_height, 2 * cfg.env_height, 3), math.log(level), device=dev),
+        }
+        if cfg.per_image_exposure:
+            self.params["exposure"] = torch.zeros(len(self.views), device=dev)
+        for p in self.params.values():
+            p.requires_grad_(True)
+        lrs = cfg.lr
+        self.base_lr = {
+            "albedo": lrs.albedo,
+            "roughness": lrs.roughness,
+            "metallic": lrs.metallic,
+            "environment": lrs.environment,
+            "exposure": lrs.exposure,
+        }
+        self.optimizer = torch.optim.Adam(
+            [{"params": [p], "lr": self.base_lr[name], "name": name} for name, p in self.params.items()],
+            betas=(0.9, 0.99),
+            eps=1e-8,
+        )
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> Scene:
+        """Fit until the step count or time budget is reached, or cancel();
+        returns the current Scene either way. Can be called again after a
+        cancel (clear `cancel_event` first) or after load_checkpoint."""
+        self.setup()
+        cfg = self.config
+        self.state = "running"
+        every = cfg.progress_every
+        while not self._done():
+            if self.cancel_event.is_set():
+                break
+            if self.pause_event.is_set():
+                self._wait_while_paused()
+                continue
+            t0 = time.perf_counter()
+            self.step()
+            self.elapsed_s += time.perf_counter() - t0
+            if self.step_count % every == 0:
+                self._emit()
+        self.state = "cancelled" if self.cancel_event.is_set() and not self._done() else "finished"
+        self._emit(message=self.state)
+        return self.current_scene()
+
+    def _done(self) -> bool:
+        cfg = self.config
+        if self.step_count >= cfg.iterations:
+            return True
+        return bool(cfg.time_budget_s) and self.elapsed_s >= cfg.time_budget_s
+
+    def _wait_while_paused(self) -> None:
+        self.state = "paused"
+        self._emit(message="paused")
+        while self.pause_event.is_set() and not self.cancel_event.is_set():
+            self.cancel_event.wait(0.02)
+        self.state = "running"
+
+    def progress_fraction(self) -> float:
+        """How far the fit is, in [0, 1], by steps or time budget."""
+        cfg = self.config
+        t = self.step_count / max(cfg.iterations, 1)
+        if cfg.time_budget_s:
+            t = max(t, self.elapsed_s / cfg.time_budget_s)
+        return min(1.0, t)
+
+    def lr_scale(self) -> float:
+        """Learning-rate multiplier at the current progress (warm-up, decay)."""
+        s = self.config.schedule
+        t = self.progress_fraction()
+        if s.warmup > 0 and t < s.warmup:
+            return max(t / s.warmup, 0.02)
+        if s.kind == "constant":
+            return 1.0
+        u = (t - s.warmup) / max(1.0 - s.warmup, 1e-9)
+        u = min(max(u, 0.0), 1.0)
+        if s.kind == "exponential":
+            return s.final_fraction**u
+        return s.final_fraction + (1 - s.final_fraction) * 0.5 * (1 + math.cos(math.pi * u))
+
+    def step(self) -> dict[str, float]:
+        """One optimiser step; returns the weighted loss terms."""
+        self.setup()
+        cfg = self.config
+        scale = self.lr_scale()
+        frozen = self.progress_fraction() < cfg.light_first
+        for group in self.optimizer.param_groups:
+            name = group["name"]
+            group["lr"] = 0.0 if frozen and name in MAPS else self.base_lr[name] * scale
+        idx = torch.randint(self.samples.shape[0], (cfg.batch_size,), generator=self.generator, device=self.device)
+        patch_idx = self._patch_indices()
+        if patch_idx is not None:
+            idx = torch.cat([idx, patch_idx])
+        batch = self.samples[idx]
+        n_pix = cfg.batch_size
+
+        terms: dict[str, Tensor] = {}
+        albedo, roughness, metallic = self._sample_maps(batch[:, _UV])
+        env = EnvironmentTextures.from_radiance_tensor(
+            self._radiance(), levels=ENV_LEVELS, irradiance_width=min(32, 2 * cfg.env_height)
+        )
+        surface = SurfaceSample(batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO])
+        rgb = shade(surface, MaterialSample(albedo, roughness, metallic), env)["shaded"]
+        if "exposure" in self.params:
+            rgb = rgb * torch.exp2(self.params["exposure"][self.sample_view[idx].long()])[:, None]
+            terms["exposure"] = cfg.priors.exposure * exposure_anchor(self.params["exposure"])
+        target = batch[:, _RGB]
+        pred_t, target_t = self._to_loss_space(rgb, target)
+        patches: tuple[Tensor, Tensor] | tuple[None, None] = (None, None)
+        if patch_idx is not None:  # (B,3,P,P) patches in the loss space
+            p = cfg.loss.ssim_patch
+
+            def as_patches(x: Tensor) -> Tensor:
+                x = x[n_pix:].reshape(-1, p, p, 3).permute(0, 3, 1, 2)
+                return x if self.hdr else x.clamp(0, 1)
+
+            patches = (as_patches(pred_t), as_patches(target_t))
+        terms.update(photometric_losses(pred_t[:n_pix], target_t[:n_pix], cfg.loss, None, *patches))
+        q = n_pix // 4  # the smoothness pairs use a quarter of the batch
+        terms.update(self._priors(batch[:q, _UV], albedo[:q], roughness[:q], metallic[:q], metallic[:n_pix]))
+        total = sum(terms.values())
+        with self._lock:
+            self.optimizer.zero_grad(set_to_none=True)
+            if torch.isfinite(total):
+                total.backward()
+                self.optimizer.step()
+            else:  # a bad batch never poisons the parameters
+                self.skipped_steps += 1
+            self.step_count += 1
+        with torch.no_grad():
+            shown = encode_srgb(rgb[:n_pix].clamp(0, 1))
+            shown_target = encode_srgb(target[:n_pix].clamp(0, 1))
+            self.last_psnr = mse_to_psnr((shown - shown_target).square().mean())
+        self.last_losses = {k: float(v.detach()) for k, v in terms.items()}
+        self.last_total = float(total.detach())
+        return self.last_losses
+
+    def _sample_maps(self, uv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Albedo (N,3), roughness (N,1), metallic (N,1) at uv (N,2)."""
+        albedo, roughness, metallic = (torch.sigmoid(sample_texture(self._logits(n).permute(1, 2, 0), uv)) for n in MAPS)
+        return albedo, roughness, metallic
+
+    def _radiance(self) -> Tensor:
+        """The environment's linear radiance (He, We, 3)."""
+        return self.params["environment"].clamp(-LOG_RADIANCE_LIMIT, LOG_RADIANCE_LIMIT).exp()
+
+    def _logits(self, name: str) -> Tensor:
+        """Map `name`'s logits (C, R, R), row 0 at v = 1."""
+        return self.params[name]
+
+    def _to_loss_space(self, pred: Tensor, target: Tensor) -> tuple[Tensor, Tensor]:
+        space = self.config.loss_space
+        if space == "linear":
+            return pred, target
+        hdr = self.hdr
+        pred_t = tone_for_loss(pred, hdr)
+        target_t = tone_for_loss(target, hdr)
+        if not hdr:
+            # Saturated photo pixels only say "at least this bright".
+            saturated = target >= 0.999
+            pred_t = torch.where(saturated, pred_t.clamp_max(1.0), pred_t)
+        return pred_t, target_t
+
+    def _priors(
+        self, uv: Tensor, albedo: Tensor, roughness: Tensor, metallic: Tensor, all_metallic: Tensor
+    ) -> dict[str, Tensor]:
+        w = self.config.priors
+        out: dict[str, Tensor] = {}
+        if uv.shape[0] and (w.albedo_smoothness or w.roughness_smoothness or w.metallic_smoothness):
+            angle = torch.rand(uv.shape[0], generator=self.generator, device=self.device) * (2 * math.pi)
+            radius = w.smoothness_radius / self.config.texture_resolution
+            uv2 = uv + radius * torch.stack([torch.cos(angle), torch.sin(angle)], 1)
+            a2, r2, m2 = self._sample_maps(uv2)
+            if w.albedo_smoothness:
+                out["albedo_smoothness"] = w.albedo_smoothness * pair_smoothness(albedo, a2)
+            if w.roughness_smoothness:
+                out["roughness_smoothness"] = w.roughness_smoothness * pair_smoothness(roughness, r2)
+            if w.metallic_smoothness:
+                out["metallic_smoothness"] = w.metallic_smoothness * pair_smoothness(metallic, m2)
+        log_env = self.params["environment"].permute(2, 0, 1)  # (3,He,We)
+        if w.white_balance:
+            out["white_balance"] = w.white_balance * white_balance(log_env, self.solid_angle)
+        if w.env_saturation:
+            out["env_saturation"] = w.env_saturation * env_saturation(log_env, self.solid_angle)
+        if w.env_smoothness:
+            out["env_smoothness"] = w.env_smoothness * env_total_variation(log_env)
+        if w.metallic_sparsity:
+            out["metallic_sparsity"] = w.metallic_sparsity * metallic_sparsity(all_metallic)
+        return out
+
+    def _patch_indices(self) -> Tensor | None:
+        """Sample-table indices (B*P*P,) of random fully valid SSIM patches."""
+        cfg = self.config.loss
+        if cfg.ssim <= 0 or self.patch_origins is None or not len(self.patch_origins):
+            return None
+        pick = torch.randint(len(self.patch_origins), (cfg.ssim_patches,), generator=self.generator, device=self.device)
+        origins = self.patch_origins[pick]  # (B,3) view, y, x
+        p = cfg.ssim_patch
+        return torch.cat([self.index_maps[k][y : y + p, x : x + p].reshape(-1) for k, y, x in origins.tolist()])
+
+    # ------------------------------------------------------------------ results
+
+    def current_maps(self) -> tuple[MaterialMaps, np.ndarray]:
+        """The current material maps (dilated past UV chart borders) and the
+        environment radiance (He, We, 3), as numpy copies."""
+        from models.uv_atlas import dilate
+
+        self.setup()
+        with self._lock, torch.no_grad():
+            albedo = torch.sigmoid(self._logits("albedo")).permute(1, 2, 0).float().cpu().numpy()
+            roughness = torch.sigmoid(self._logits("roughness")[0]).float().cpu().numpy()
+            metallic = torch.sigmoid(self._logits("metallic")[0]).float().cpu().numpy()
+            env = self._radiance().float().cpu().numpy()
+        mask = self.uv_mask
+        maps = MaterialMaps(
+            np.ascontiguousarray(dilate(albedo, mask, 8), np.float32),
+            np.ascontiguousarray(dilate(roughness, mask, 8), np.float32),
+            np.ascontiguousarray(dilate(metallic, mask, 8), np.float32),
+        )
+        return maps, env
+
+    def current_scene(self) -> Scene:
+        """The fit so far as a Scene: the mesh (UVs, AO), the maps and the
+        recovered environment (named "recovered"); fit provenance in metadata."""
+        maps, env = self.current_maps()
+        environment = Environment(np.ascontiguousarray(env, np.float32), name="recovered")
+        return Scene(self.mesh, maps, Lighting(environment), metadata={"fit": self.summary()})
+
+    def summary(self) -> dict:
+        """JSON-able provenance: settings, steps, losses, timings (non-finite
+        numbers become None)."""
+        return json_safe({
+            "config": self.config.to_dict(),
+            "state": self.state,
+            "steps": self.step_count,
+            "losses": dict(self.last_losses),
+            "total_loss": self.last_total,
+            "psnr_batch": self.last_psnr,
+            "timings": {
+                "setup_s": round(self.setup_s, 3),
+                "fit_s": round(self.elapsed_s, 3),
+                "seconds_per_step": round(self.elapsed_s / max(self.step_count, 1), 5),
+            },
+            "skipped_steps": self.skipped_steps,
+            "views": len(self.views),
+            "samples": int(self.samples.shape[0]) if self._ready else 0,
+            "device": str(self.device),
+            "loss_space": "log" if self._ready and self.hdr else "srgb",
+        })
+
+    def progress(self, message: str = "", preview: bool = True) -> FitProgress:
+        """A snapshot of the fit now."""
+        total = self.total_steps
+        rate = self.elapsed_s / max(self.step_count, 1)
+        eta = max(total - self.step_count, 0) * rate
+        if self.config.time_budget_s:
+            eta = min(eta, max(self.config.time_budget_s - self.elapsed_s, 0.0))
+        return FitProgress(
+            step=self.step_count,
+            total_steps=total,
+            losses=self.last_losses,
+            total=self.last_total,
+            psnr=self.last_psnr,
+            elapsed_s=self.elapsed_s,
+            eta_s=eta,
+            state=self.state,
+            preview=self._preview() if preview and self._ready else None,
+            message=message,
+            learning_rate_scale=self.lr_scale() if self._ready else 1.0,
+            seconds_per_step=rate if self.step_count else math.nan,
+        )
+
+    def _preview(self) -> FitPreview:
+        size = self.config.preview_size
+        with self._lock, torch.no_grad():
+            def small(t: Tensor) -> np.ndarray:
+                return F.interpolate(torch.sigmoid(t)[None], size=(size, size), mode="area")[0].permute(1, 2, 0).cpu().numpy()
+
+            return FitPreview.of(
+                small(self._logits("albedo")),
+                small(self._logits("roughness"))[..., 0],
+                small(self._logits("metallic"))[..., 0],
+                self._radiance().cpu().numpy(),
+            )
+
+    def _emit(self, message: str = "") -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress(message))
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def save_checkpoint(self, path: str | Path) -> None:
+        """Write parameters, optimiser state, step, time and RNG to `path`."""
+        self.setup()
+        with self._lock:
+            save_checkpoint(
+                path,
+                Checkpoint(
+                    config=self.config,
+                    step=self.step_count,
+                    elapsed_s=self.elapsed_s,
+                    params={k: v.detach() for k, v in self.params.items()},
+                    optimizer=self.optimizer.state_dict(),
+                    rng=self.generator.get_state(),
+                    extra={"uv": torch.as_tensor(self.mesh.uv), "faces": torch.as_tensor(self.mesh.faces)},
+                ),
+            )
+
+    def load_checkpoint(self, path: str | Path) -> None:
+        """Continue from a checkpoint of a fit of the same mesh and settings
+        shapes: restores parameters, optimiser, step count, time and RNG."""
+        ckpt = load_checkpoint(path)
+        self.setup()
+        problems = []
+        for name, value in ckpt.params.items():
+            if name not in self.params or tuple(self.params[name].shape) != tuple(value.shape):
+                problems.append(f"parameter {name} {tuple(value.shape)} does not fit this fit")
+        if set(ckpt.params) != set(self.params):
+            problems.append(f"parameters {sorted(ckpt.params)} differ from {sorted(self.params)}")
+        uv = ckpt.extra.get("uv")
+        if uv is not None and (uv.shape != self.mesh.uv.shape or not np.allclose(uv.numpy(), self.mesh.uv, atol=1e-6)):
+            problems.append("it was made on a different mesh / UV layout")
+        if problems:
+            raise CheckpointError(path, "; ".join(problems))
+        with self._lock, torch.no_grad():
+            for name, value in ckpt.params.items():
+                self.params[name].copy_(value.to(self.device))
+            self.optimizer.load_state_dict(ckpt.optimizer)
+            if ckpt.rng is not None:
+                self.generator.set_state(ckpt.rng)
+            self.step_count = ckpt.step
+            self.elapsed_s = ckpt.elapsed_s
+        self.state = "running" if not self._done() else "finished"
+
+
+def json_safe(value):
+    """A copy of nested dicts/lists with NaN and infinities replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+def _splat_to_texture(uv: Tensor, values: Tensor, resolution: int) -> Tensor:
+    """Average `values` (N,C) into the texels their uv (N,2) fall in and fill
+    the texels no sample reached from coarser averages (push-pull).
+    Returns (R,R,C), row 0 at v = 1."""
+    r = resolution
+    c = values.shape[1]
+    col = (uv[:, 0] * r).long().clamp(0, r - 1)
+    row = ((1 - uv[:, 1]) * r).long().clamp(0, r - 1)
+    flat = row * r + col
+    total = torch.zeros((r * r, c), device=values.device).index_add_(0, flat, values)
+    count = torch.zeros((r * r, 1), device=values.device).index_add_(0, flat, torch.ones_like(values[:, :1]))
+    return _push_pull(total.reshape(r, r, c), count.reshape(r, r, 1))
+
+
+def _push_pull(total: Tensor, count: Tensor) -> Tensor:
+    """Fill empty texels of total/count (R,R,C),(R,R,1) from coarser levels."""
+    r = total.shape[0]
+    mean = total / count.clamp_min(1e-8)
+    if r <= 1:
+        return torch.where(count > 0, mean, torch.full_like(mean, 0.5))
+    t2 = F.avg_pool2d(total.permute(2, 0, 1)[None], 2, ceil_mode=True)[0].permute(1, 2, 0) * 4
+    c2 = F.avg_pool2d(count.permute(2, 0, 1)[None], 2, ceil_mode=True)[0].permute(1, 2, 0) * 4
+    coarse = _push_pull(t2, c2)
+    up = F.interpolate(coarse.permute(2, 0, 1)[None], size=(r, r), mode="bilinear", align_corners=False)[0].permute(1, 2, 0)
+    return torch.where(count > 0, mean, up)
