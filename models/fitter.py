@@ -188,8 +188,9 @@ class Fitter:
             return
         start = time.perf_counter()
         cfg = self.config
-        if cfg.threads:
-            torch.set_num_threads(cfg.threads)
+        threads = cfg.threads or (1 if self.device.type == "cpu" else None)
+        if threads:
+            torch.set_num_threads(threads)
         from models.uv_atlas import ensure_uv, uv_coverage_mask
 
         mesh = ensure_uv(self.source_mesh, resolution=max(cfg.texture_resolution, 256))

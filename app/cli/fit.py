@@ -60,8 +60,6 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         device=args.device,
         threads=args.threads,
     ).validate()
-    if config.threads is None and config.resolved_device() == "cpu":
-        config = config.with_overrides(threads=1)
     return config
 
 
