@@ -410,6 +410,7 @@ class Fitter:
             self.optimizer.zero_grad(set_to_none=True)
             if torch.isfinite(total):
                 total.backward()
+            if torch.isfinite(total) and self._gradients_finite():
                 self.optimizer.step()
             else:  # a bad batch never poisons the parameters
                 self.skipped_steps += 1
@@ -421,6 +422,12 @@ class Fitter:
         self.last_losses = {k: float(v.detach()) for k, v in terms.items()}
         self.last_total = float(total.detach())
         return self.last_losses
+
+    def _gradients_finite(self) -> bool:
+        """False when any gradient holds NaN/Inf: Adam would spread it into
+        every later step, so such a step is skipped instead."""
+        grads = [p.grad for group in self.optimizer.param_groups for p in group["params"] if p.grad is not None]
+        return all(bool(torch.isfinite(g).all()) for g in grads)
 
     def _sample_maps(self, uv: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Albedo (N,3), roughness (N,1), metallic (N,1) at uv (N,2)."""

@@ -141,7 +141,10 @@ def dominant_direction(n: Tensor, reflected: Tensor, roughness: Tensor) -> Tenso
     """Lagarde's specular dominant direction (N,3): R pulled towards n as the lobe widens."""
     alpha = alpha_from_roughness(roughness)
     smooth = 1.0 - alpha
-    return torch.nn.functional.normalize(torch.lerp(n, reflected, smooth * (smooth.sqrt() + alpha)), dim=-1)
+    # s (sqrt(s) + alpha) written as s^1.5 + s alpha: the same value, but a
+    # finite gradient at s = 0 (roughness 1), where s * d(sqrt s) is 0 * inf.
+    weight = smooth.clamp_min(0.0).pow(1.5) + smooth * alpha
+    return torch.nn.functional.normalize(torch.lerp(n, reflected, weight), dim=-1)
 
 
 def shade_environment(

@@ -332,3 +332,16 @@ def test_cuda_matches_cpu() -> None:
         mat = MaterialSample(*(t.to(device) for t in (material.albedo, material.roughness, material.metallic)))
         out[device] = shade(surface, mat, env, lights)["shaded"].cpu()
     assert torch.allclose(out["cpu"], out["cuda"], rtol=1e-3, atol=1e-4)
+
+
+def test_gradients_stay_finite_at_roughness_one() -> None:
+    """Roughness 1 (a saturated sigmoid in the fitter) once gave NaN
+    gradients through the dominant direction's sqrt(1 - alpha), which Adam
+    then spread into the maps (DamagedHelmet benchmark)."""
+    from renderer.shade import dominant_direction
+
+    n = torch.tensor([[0.0, 1.0, 0.0]], dtype=torch.float64)
+    reflected = torch.tensor([[0.6, 0.8, 0.0]], dtype=torch.float64)
+    roughness = torch.tensor([[1.0]], dtype=torch.float64, requires_grad=True)
+    dominant_direction(n, reflected, roughness).sum().backward()
+    assert torch.isfinite(roughness.grad).all()
