@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for torch (default 1 on the CPU: a step's tensors are small, and "
                              "more threads were several times slower on 2 shared cores)")
+    parser.add_argument("--reconstruction", choices=("full", "fast"), default="full",
+                        help="when the capture has no mesh: geometry settings (fast: small grids, for previews)")
     parser.add_argument("--checkpoint", default=None, metavar="FILE", help="also save a resumable checkpoint here")
     parser.add_argument("--resume", default=None, metavar="FILE", help="continue from a checkpoint")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -65,7 +67,7 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
 
 def run(args: argparse.Namespace) -> int:
     from models.capture import load_capture
-    from models.fitter import Fitter, json_safe, mesh_from_capture, views_from_capture
+    from models.fitter import Fitter, json_safe, views_from_capture
     from models.scene_io import save_scene
 
     config = config_from_args(args)
@@ -75,8 +77,14 @@ def run(args: argparse.Namespace) -> int:
     _check_device(config)
     started = time.perf_counter()
     capture = load_capture(args.capture, downscale=config.downscale)
-    mesh = mesh_from_capture(capture)
-    _say(args, f"relit fit: {capture.root} ({capture.layout}, {len(capture.views)} views), mesh {capture.mesh_path.name}")
+    mesh = capture.load_mesh()
+    if mesh is None:
+        _say(args, f"relit fit: {capture.root} ({capture.layout}, {len(capture.views)} views) has no mesh; "
+                   "reconstructing it from the photos")
+        mesh = reconstruct_mesh(args, capture, config)
+    else:
+        _say(args, f"relit fit: {capture.root} ({capture.layout}, {len(capture.views)} views), "
+                   f"mesh {capture.mesh_path.name}")
     views = views_from_capture(capture, config)
     load_s = time.perf_counter() - started
 
@@ -118,6 +126,49 @@ def run(args: argparse.Namespace) -> int:
                f"batch PSNR {fitter.last_psnr:.2f} dB; {losses}")
     _say(args, f"relit fit: wrote {out}")
     return 0
+
+
+RECONSTRUCTION_SIZE = 256
+"""Long side (pixels) of the photos geometry is reconstructed from; the
+materials are then fitted at the fit's own photo size."""
+
+
+def reconstruct_mesh(args: argparse.Namespace, capture, config: FitConfig):  # noqa: ANN001, ANN201 - Capture -> Mesh
+    """Geometry from the photos (models.reconstruction) with a progress bar;
+    the first Ctrl+C stops it and keeps the mesh of the current grid."""
+    import threading
+
+    from tqdm import tqdm
+
+    from models.capture import load_capture
+    from models.reconstruction import ReconstructionConfig, reconstruct
+
+    long_side = max(max(v.camera.width, v.camera.height) for v in capture.views)
+    factor = max(1, round(long_side / RECONSTRUCTION_SIZE))
+    small = load_capture(capture.root, downscale=capture.downscale * factor) if factor > 1 else capture
+    cancel = threading.Event()
+    bar = tqdm(total=1, unit="step", desc="reconstruct", disable=args.quiet, dynamic_ncols=True)
+
+    def progress(p) -> None:  # noqa: ANN001 - ReconstructionProgress
+        bar.total = max(p.total_steps, 1)
+        bar.n = p.step
+        bar.set_postfix_str(f"{p.stage}, loss {p.loss:.4g}", refresh=True)
+
+    previous = signal.getsignal(signal.SIGINT)
+    in_main = _in_main_thread()
+    if in_main:
+        signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    try:
+        preset = ReconstructionConfig.fast() if args.reconstruction == "fast" else ReconstructionConfig()
+        config_r = preset.with_(device=config.resolved_device())
+        mesh = reconstruct(small, config_r, progress, cancel.is_set)
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+        bar.close()
+    _say(args, f"relit fit: reconstructed {len(mesh.faces)} triangles"
+               + (" (stopped early by Ctrl+C)" if cancel.is_set() else ""))
+    return mesh
 
 
 def versions() -> dict[str, str]:

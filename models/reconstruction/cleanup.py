@@ -1,0 +1,154 @@
+"""Mesh cleanup after marching cubes: keep the largest connected piece, close
+holes, drop unused vertices, decimate to a face budget.
+
+Decimation is quadric edge collapse (Garland & Heckbert) via the
+`fast-simplification` package; it keeps a closed mesh closed in practice,
+and the pipeline re-checks and repairs afterwards.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+
+def compact(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Drop unreferenced vertices and faces that repeat a vertex."""
+    faces = np.asarray(faces, np.int64)
+    good = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
+    faces = faces[good]
+    used = np.unique(faces)
+    remap = np.full(len(vertices), -1, np.int64)
+    remap[used] = np.arange(len(used))
+    return np.asarray(vertices)[used], remap[faces]
+
+
+def remove_degenerate(
+    vertices: np.ndarray, faces: np.ndarray, rel_edge: float = 0.05, rel_area: float = 1e-3
+) -> tuple[np.ndarray, np.ndarray]:
+    """Collapse edges shorter than `rel_edge` times the median edge, and the
+    shortest edge of faces smaller than `rel_area` times the median edge
+    squared, merging vertices at their midpoint, until none is left. (UV
+    unwrappers drop such slivers; an edge collapse keeps a closed surface closed.)"""
+    v = np.asarray(vertices, np.float64).copy()
+    f = np.asarray(faces, np.int64)
+    for _ in range(10):
+        if len(f) == 0:
+            break
+        tri = v[f]
+        lengths = np.stack([np.linalg.norm(tri[:, (k + 1) % 3] - tri[:, k], axis=1) for k in range(3)], 1)
+        median = float(np.median(lengths))
+        area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+        shortest = lengths.argmin(1)
+        bad = (lengths.min(1) < rel_edge * median) | (area < rel_area * median * median)
+        if not bad.any():
+            break
+        bad_faces = np.nonzero(bad)[0]
+        a = f[bad_faces, shortest[bad_faces]]
+        b = f[bad_faces, (shortest[bad_faces] + 1) % 3]
+        parent = np.arange(len(v))
+        for x, y in zip(a.tolist(), b.tolist()):
+            rx, ry = _root(parent, x), _root(parent, y)
+            if rx != ry:
+                parent[ry] = rx
+        roots = np.array([_root(parent, i) for i in np.unique(np.concatenate([a, b]))])
+        touched = np.unique(np.concatenate([a, b]))
+        root_of = np.arange(len(v))
+        root_of[touched] = roots
+        # Merged vertices move to the mean of their cluster.
+        sums = np.zeros_like(v)
+        np.add.at(sums, root_of, v)
+        counts = np.bincount(root_of, minlength=len(v)).astype(np.float64)
+        keep = counts > 0
+        v[keep] = sums[keep] / counts[keep, None]
+        v, f = compact(v, root_of[f])
+    return v, f
+
+
+def _root(parent: np.ndarray, i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return int(i)
+
+
+def largest_component(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The connected piece (by shared vertices) with the most faces."""
+    if len(faces) == 0:
+        return vertices, faces
+    n = len(vertices)
+    rows = np.concatenate([faces[:, 0], faces[:, 1], faces[:, 2]])
+    cols = np.concatenate([faces[:, 1], faces[:, 2], faces[:, 0]])
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(n, n))
+    count, label = connected_components(graph, directed=False)
+    if count == 1:
+        return compact(vertices, faces)
+    face_label = label[faces[:, 0]]
+    best = np.bincount(face_label, minlength=count).argmax()
+    return compact(vertices, faces[face_label == best])
+
+
+def boundary_edges(faces: np.ndarray) -> np.ndarray:
+    """Directed edges (E, 2) used by exactly one face whose reverse is unused."""
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]])
+    key = lambda e: e[:, 0].astype(np.int64) * (int(faces.max()) + 1) + e[:, 1]
+    forward = key(edges)
+    reverse = key(edges[:, ::-1])
+    return edges[~np.isin(forward, reverse)]
+
+
+def fill_holes(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Close every boundary loop with a fan around a new vertex at its centroid,
+    wound to match the faces around it."""
+    if len(faces) == 0:
+        return vertices, faces
+    edges = boundary_edges(faces)
+    if len(edges) == 0:
+        return vertices, faces
+    n = len(vertices)
+    graph = coo_matrix((np.ones(len(edges), np.int8), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    loop = label[edges[:, 0]]
+    loops, loop_index = np.unique(loop, return_inverse=True)
+    centroids = np.zeros((len(loops), 3))
+    np.add.at(centroids, loop_index, vertices[edges[:, 0]])
+    centroids /= np.bincount(loop_index)[:, None]
+    new_faces = np.stack([edges[:, 1], edges[:, 0], n + loop_index], -1)
+    return np.concatenate([vertices, centroids]), np.concatenate([faces, new_faces])
+
+
+def decimate(vertices: np.ndarray, faces: np.ndarray, target_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadric decimation to at most about `target_faces` faces (unchanged when
+    already below)."""
+    if target_faces <= 0 or len(faces) <= target_faces:
+        return vertices, faces
+    import fast_simplification
+
+    v, f = fast_simplification.simplify(
+        np.ascontiguousarray(vertices, np.float64), np.ascontiguousarray(faces, np.int32), target_count=int(target_faces)
+    )
+    return compact(v, f)
+
+
+def clean(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    target_faces: int = 0,
+    keep_largest: bool = True,
+    close_holes: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The whole cleanup: largest piece, holes closed, decimated, and the
+    first two again in case decimation opened or split anything."""
+    v, f = compact(vertices, faces)
+    for _ in range(2):
+        v, f = remove_degenerate(v, f)
+        if keep_largest:
+            v, f = largest_component(v, f)
+        if close_holes:
+            v, f = fill_holes(v, f)
+        if target_faces > 0 and len(f) > target_faces:
+            v, f = decimate(v, f, target_faces)
+        else:
+            break
+    return v, f
