@@ -24,6 +24,7 @@ from scipy import ndimage
 from models.imageio import linear_to_srgb, srgb_to_linear
 from models.material import MaterialMaps
 from models.mesh import Mesh
+from models.navigation import nearest_hit
 from models.scene_params import MATERIAL_ALBEDO, MATERIAL_METALLIC, MATERIAL_ROUGHNESS
 
 # ---------------------------------------------------------------- colour
@@ -294,26 +295,8 @@ def pick_surface(mesh: Mesh, origin: np.ndarray, direction: np.ndarray, chunk: i
     count; Moller-Trumbore), or None."""
     o = np.asarray(origin, np.float64)
     d = np.asarray(direction, np.float64)
-    v = np.asarray(mesh.vertices)
     faces = np.asarray(mesh.faces)
-    best: tuple[float, int, float, float] | None = None
-    for start in range(0, len(faces), chunk):
-        tri = v[faces[start : start + chunk]].astype(np.float64)
-        e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
-        p = np.cross(d, e2)
-        det = np.einsum("ij,ij->i", e1, p)
-        ok = np.abs(det) > 1e-12
-        inv = np.where(ok, 1.0 / np.where(ok, det, 1.0), 0.0)
-        s = o - tri[:, 0]
-        b1 = np.einsum("ij,ij->i", s, p) * inv
-        q = np.cross(s, e1)
-        b2 = (q @ d) * inv
-        t = np.einsum("ij,ij->i", e2, q) * inv
-        hit = ok & (b1 >= 0) & (b2 >= 0) & (b1 + b2 <= 1) & (t > 1e-9)
-        if hit.any():
-            k = int(np.flatnonzero(hit)[np.argmin(t[hit])])
-            if best is None or t[k] < best[0]:
-                best = (float(t[k]), start + k, float(b1[k]), float(b2[k]))
+    best = nearest_hit(o, d, mesh.vertices, faces, chunk)
     if best is None:
         return None
     t, face, b1, b2 = best

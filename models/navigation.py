@@ -191,17 +191,18 @@ def pixel_ray(camera: Camera, u: float, v: float) -> tuple[np.ndarray, np.ndarra
     return camera.position, d / np.linalg.norm(d)
 
 
-def intersect_triangles(
+def nearest_hit(
     origin: np.ndarray, direction: np.ndarray, vertices: np.ndarray, faces: np.ndarray, chunk: int = 65536
-) -> float | None:
-    """Distance along the ray to the nearest triangle hit (Moller-Trumbore,
-    both sides), or None when it misses every triangle. Works through the
-    faces in chunks so a million-face mesh needs no gigabyte of temporaries."""
+) -> tuple[float, int, float, float] | None:
+    """The nearest triangle the ray meets (Moller-Trumbore, both sides) as
+    (distance, face, b1, b2) with barycentrics (1 - b1 - b2, b1, b2), or None.
+    Works through the faces in chunks so a million-face mesh needs no
+    gigabyte of temporaries."""
     o = np.asarray(origin, np.float64)
     d = np.asarray(direction, np.float64)
     v = np.asarray(vertices)
     faces = np.asarray(faces)
-    best: float | None = None
+    best: tuple[float, int, float, float] | None = None
     for start in range(0, len(faces), chunk):
         tri = v[faces[start:start + chunk]].astype(np.float64)
         e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
@@ -216,6 +217,15 @@ def intersect_triangles(
         t = np.einsum("ij,ij->i", e2, q) * inv
         hit = ok & (b1 >= 0) & (b2 >= 0) & (b1 + b2 <= 1) & (t > 1e-9)
         if hit.any():
-            nearest = float(t[hit].min())
-            best = nearest if best is None else min(best, nearest)
+            k = int(np.flatnonzero(hit)[np.argmin(t[hit])])
+            if best is None or t[k] < best[0]:
+                best = (float(t[k]), start + k, float(b1[k]), float(b2[k]))
     return best
+
+
+def intersect_triangles(
+    origin: np.ndarray, direction: np.ndarray, vertices: np.ndarray, faces: np.ndarray, chunk: int = 65536
+) -> float | None:
+    """Distance along the ray to the nearest triangle hit, or None."""
+    hit = nearest_hit(origin, direction, vertices, faces, chunk)
+    return None if hit is None else hit[0]
