@@ -38,11 +38,14 @@ SNAPSHOT_INTERVAL_S = 0.1
 SCENE_INTERVAL_S = 1.0
 
 
-def fitter_factory(capture: Any, config: FitConfig) -> MakeFitter:
-    """A MakeFitter for a loaded Capture (runs on the worker thread)."""
+def fitter_factory(capture: Any, config: FitConfig, fast_geometry: bool = False) -> MakeFitter:
+    """A MakeFitter for a loaded Capture (runs on the worker thread). A
+    capture without a mesh is reconstructed first (`fast_geometry`: small
+    grids), its progress reported as geometry snapshots (negative steps)."""
 
     def make(on_progress, cancel, pause):
-        from models.fitter import Fitter
+        from models.fit_geometry import geometry_snapshot, reconstruct_for_fit
+        from models.fitter import Fitter, views_from_capture
 
         source = capture
         if config.downscale != getattr(capture, "downscale", 1):
@@ -50,7 +53,14 @@ def fitter_factory(capture: Any, config: FitConfig) -> MakeFitter:
             from models.capture import load_capture
 
             source = load_capture(capture.root, downscale=config.downscale)
-        return Fitter.from_capture(source, config, on_progress=on_progress, cancel_event=cancel, pause_event=pause)
+        mesh = source.load_mesh()
+        if mesh is None:
+            mesh = reconstruct_for_fit(source, config.resolved_device(), fast_geometry,
+                                       lambda p: on_progress(geometry_snapshot(p)), cancel.is_set)
+            if cancel.is_set():
+                raise RelitError(source.root, "fit cancelled while reconstructing the geometry")
+        views = views_from_capture(source, config)
+        return Fitter(views, mesh, config, on_progress=on_progress, cancel_event=cancel, pause_event=pause)
 
     return make
 

@@ -64,11 +64,15 @@ class FitProgress:
     message: str = ""
     learning_rate_scale: float = 1.0
     seconds_per_step: float = field(default=math.nan)
+    stage: str = "materials"
+    """"geometry" while a mesh-less capture is reconstructed (steps -N..0,
+    see models.fit_geometry), then "materials"."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "losses", MappingProxyType(dict(self.losses)))
 
     @property
     def fraction(self) -> float:
-        """Progress in [0, 1] by steps."""
-        return 1.0 if self.total_steps <= 0 else min(1.0, self.step / self.total_steps)
+        """Progress of the current stage in [0, 1] by steps."""
+        step = self.step + self.total_steps if self.stage == "geometry" else self.step
+        return 1.0 if self.total_steps <= 0 else min(1.0, max(0.0, step / self.total_steps))

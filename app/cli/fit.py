@@ -128,11 +128,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-RECONSTRUCTION_SIZE = 256
-"""Long side (pixels) of the photos geometry is reconstructed from; the
-materials are then fitted at the fit's own photo size."""
-
-
 def reconstruct_mesh(args: argparse.Namespace, capture, config: FitConfig):  # noqa: ANN001, ANN201 - Capture -> Mesh
     """Geometry from the photos (models.reconstruction) with a progress bar;
     the first Ctrl+C stops it and keeps the mesh of the current grid."""
@@ -140,12 +135,8 @@ def reconstruct_mesh(args: argparse.Namespace, capture, config: FitConfig):  # n
 
     from tqdm import tqdm
 
-    from models.capture import load_capture
-    from models.reconstruction import ReconstructionConfig, reconstruct
+    from models.fit_geometry import reconstruct_for_fit
 
-    long_side = max(max(v.camera.width, v.camera.height) for v in capture.views)
-    factor = max(1, round(long_side / RECONSTRUCTION_SIZE))
-    small = load_capture(capture.root, downscale=capture.downscale * factor) if factor > 1 else capture
     cancel = threading.Event()
     bar = tqdm(total=1, unit="step", desc="reconstruct", disable=args.quiet, dynamic_ncols=True)
 
@@ -159,9 +150,8 @@ def reconstruct_mesh(args: argparse.Namespace, capture, config: FitConfig):  # n
     if in_main:
         signal.signal(signal.SIGINT, lambda *_: cancel.set())
     try:
-        preset = ReconstructionConfig.fast() if args.reconstruction == "fast" else ReconstructionConfig()
-        config_r = preset.with_(device=config.resolved_device())
-        mesh = reconstruct(small, config_r, progress, cancel.is_set)
+        mesh = reconstruct_for_fit(capture, config.resolved_device(), args.reconstruction == "fast",
+                                   progress, cancel.is_set)
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)

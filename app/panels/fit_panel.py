@@ -56,6 +56,8 @@ def progress_text(p: FitProgress) -> str:
     psnr = f" · {p.psnr:.1f} dB" if math.isfinite(p.psnr) else ""
     state = {"paused": " · paused", "cancelled": " · cancelled", "finished": " · done"}.get(p.state, "")
     eta = f" · ETA {format_duration(p.eta_s)}" if p.state == "running" else ""
+    if p.stage == "geometry":
+        return f"{p.message} · step {p.step + p.total_steps}/{p.total_steps}{eta}"
     return f"Fit step {p.step}/{p.total_steps}{psnr}{eta}{state}"
 
 
