@@ -173,3 +173,24 @@ def test_ctrl_c_stops_the_fit_and_keeps_its_state(tmp_path: Path) -> None:
     doc = json.loads((out / "scene.json").read_text())
     assert doc["metadata"]["fit"]["state"] == "cancelled"
     assert 0 < doc["metadata"]["fit"]["steps"] < 1000000
+
+
+def test_render_cameras_share_the_capture_loaders_world(tmp_path: Path) -> None:
+    """A transforms file without "up" is +Z up (NeRF/instant-ngp): `render`
+    turns its cameras into Relit's +Y-up world exactly as the capture loader
+    does, so a scene fitted from that capture is seen from the same place."""
+    from app.cli.render import read_cameras
+    from models.capture import load_capture
+
+    doc = json.loads((SAMPLE / "transforms.json").read_text())
+    doc.pop("up", None)
+    doc["frames"] = doc["frames"][:3]
+    (tmp_path / "images").mkdir()
+    for frame in doc["frames"]:
+        (tmp_path / frame["file_path"]).write_bytes((SAMPLE / frame["file_path"]).read_bytes())
+    (tmp_path / "transforms.json").write_text(json.dumps(doc))
+    capture = load_capture(tmp_path)
+    assert not np.allclose(capture.world_from_capture, np.eye(4))
+    cameras = read_cameras(tmp_path / "transforms.json")
+    for (_, camera), view in zip(cameras, capture.views):
+        np.testing.assert_allclose(camera.c2w, view.camera.c2w, atol=1e-6)  # the loader also snaps to rigid

@@ -113,6 +113,15 @@ def read_cameras(path: str | Path, size: tuple[int, int] | None = None) -> list[
         raise RelitError(path, "cameras file has no 'frames' list (expected NeRF / instant-ngp transforms)")
     if not doc["frames"]:
         raise RelitError(path, "cameras file has an empty 'frames' list")
+    # The same world as the capture loader's: the file's up (its "up", else
+    # the layout's +Z) turned onto Relit's +Y, so cameras meet fitted scenes.
+    from models.capture import up_to_y
+    from models.capture_formats.nerf import world_up
+
+    try:
+        world = up_to_y(world_up(doc, path))
+    except RelitError as exc:
+        raise RelitError(path, exc.problem) from None
     out: list[tuple[str, Camera]] = []
     used: set[str] = set()
     for k, frame in enumerate(doc["frames"]):
@@ -120,6 +129,7 @@ def read_cameras(path: str | Path, size: tuple[int, int] | None = None) -> list[
         if not isinstance(frame, dict):
             raise RelitError(path, f"{where} is not an object")
         camera = _frame_camera(path, doc, frame, where, size)
+        camera = replace(camera, c2w=world @ camera.c2w)
         file_path = frame.get("file_path", f"frame_{k:04d}")
         if not isinstance(file_path, str) or not file_path.strip():
             raise RelitError(path, f"{where}.file_path must be a non-empty string")

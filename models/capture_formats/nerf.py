@@ -100,7 +100,7 @@ def read_transforms(root: Path, path: Path) -> ParsedCapture:
                 raise CaptureError(ply, f"point cloud not found; named by ply_file_path in {path.name}")
             points, not_meshes = (lambda: _read_points(ply)), frozenset({ply})
     return ParsedCapture(
-        layout, tuple(frames), _aabb(doc, path), _scene_radius(doc, path), world_from_source, _up(doc, path), points, not_meshes
+        layout, tuple(frames), _aabb(doc, path), _scene_radius(doc, path), world_from_source, world_up(doc, path), points, not_meshes
     )
 
 
@@ -213,7 +213,7 @@ def _split_lists(root: Path, path: Path, doc: dict) -> dict[str, str]:
     return out
 
 
-def _up(doc: dict, path: Path) -> np.ndarray:
+def world_up(doc: dict, path: Path) -> np.ndarray:
     """The world's up axis: an explicit `"up": [x, y, z]` (Relit's own
     captures and benchmarks write [0, 1, 0]), else the layout's +Z."""
     if "up" not in doc:
