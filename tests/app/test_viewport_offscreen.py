@@ -7,13 +7,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from app.viewport import Viewport
 from models.lighting import Environment, Lighting
 from models.scene import DisplaySettings, Scene
 from tests.app.panels_support import render_offscreen_in_worker, two_tone_maps, uv_sphere
-from tests.app.test_viewport import to_array
+from tests.app.test_viewport import to_array, viewport  # noqa: F401 - fixture
 
 
 def striped_sky() -> Environment:
@@ -26,21 +25,10 @@ def striped_sky() -> Environment:
     return Environment(radiance, name="striped")
 
 
-@pytest.fixture
-def scene_viewport(qtbot) -> Viewport:
-    vp = Viewport()
-    qtbot.addWidget(vp)
-    vp.resize(256, 192)
-    vp.show()
-    qtbot.waitExposed(vp)
-    qtbot.waitUntil(lambda: vp.frames_rendered > 0, timeout=5000)
-    return vp
-
-
 def test_viewport_matches_offscreen_render_and_follows_rotation_and_exposure(
-    scene_viewport: Viewport, artifacts: Path
+    viewport: Viewport, artifacts: Path  # noqa: F811 - the fixture imported above
 ) -> None:
-    vp = scene_viewport
+    vp = viewport
     mesh, maps, env, display = uv_sphere(), two_tone_maps(), striped_sky(), DisplaySettings()
     vp.set_grid(False)
     vp.set_mesh(mesh)
