@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -144,76 +143,34 @@ def read_cameras(path: str | Path, size: tuple[int, int] | None = None) -> list[
 
 
 def _frame_camera(path: Path, doc: dict, frame: dict, where: str, size: tuple[int, int] | None) -> Camera:
-    def get(key: str):
-        return frame.get(key, doc.get(key))
+    """The frame's pinhole camera, read by the capture loader's own rules
+    (models.capture_formats.nerf); only the image size may come from
+    `size` or the frame's image when the file gives no w, h."""
+    from models.capture_formats.common import check_c2w
+    from models.capture_formats.nerf import frame_camera
 
-    matrix = frame.get("transform_matrix")
-    try:
-        c2w = np.asarray(matrix, np.float64)
-    except (TypeError, ValueError):
-        c2w = None
-    if c2w is None or c2w.shape not in ((4, 4), (3, 4)) or not np.isfinite(c2w).all():
-        raise RelitError(path, f"{where}.transform_matrix must be a 4x4 (or 3x4) matrix of numbers")
-    if c2w.shape == (3, 4):
-        c2w = np.vstack([c2w, [0, 0, 0, 1]])
-    r = c2w[:3, :3]
-    scale = np.cbrt(abs(np.linalg.det(r)))
-    if not scale > 1e-9:
-        raise RelitError(path, f"{where}.transform_matrix has a singular rotation")
-    c2w[:3, :3] = r / scale
-    w, h = get("w"), get("h")
-    if w is None or h is None:
-        if size is not None:
-            w, h = size
-        else:
-            w, h = _size_from_image(path, frame.get("file_path"))
-        if w is None:
+    c2w = check_c2w(frame.get("transform_matrix"), path, where)
+    given = [frame.get(k, doc.get(k)) for k in ("w", "h")]
+    if None in given:
+        if size is None:
+            size = _size_from_image(path, frame.get("file_path"))
+        if None in size:
             raise RelitError(path, f"{where}: no image size (w, h) in the cameras file; pass --size WxH")
-    w, h = _positive_int(path, w, f"{where}.w"), _positive_int(path, h, f"{where}.h")
-    fx, fy = get("fl_x"), get("fl_y")
-    angle_x, angle_y = get("camera_angle_x"), get("camera_angle_y")
-    if fx is None and angle_x is not None:
-        fx = 0.5 * w / math.tan(0.5 * _number(path, angle_x, "camera_angle_x"))
-    if fy is None and angle_y is not None:
-        fy = 0.5 * h / math.tan(0.5 * _number(path, angle_y, "camera_angle_y"))
-    if fx is None and fy is None:
-        raise RelitError(path, f"{where}: no focal length (fl_x / camera_angle_x)")
-    fx = _number(path, fx if fx is not None else fy, "fl_x")
-    fy = _number(path, fy if fy is not None else fx, "fl_y")
-    if fx <= 0 or fy <= 0:
-        raise RelitError(path, f"{where}: focal length must be positive")
-    cx = _number(path, get("cx"), "cx") if get("cx") is not None else w / 2
-    cy = _number(path, get("cy"), "cy") if get("cy") is not None else h / 2
-    return Camera(w, h, fx, fy, cx, cy, c2w)
+    else:
+        size = tuple(given)
+    return frame_camera(doc, frame, path, where, size, c2w).without_distortion()
 
 
 def _size_from_image(path: Path, file_path) -> tuple[int | None, int | None]:
-    if not isinstance(file_path, str):
-        return None, None
-    from models.capture_formats.common import IMAGE_EXTENSIONS
+    """The size of the frame's image beside the cameras file (found and
+    confined to that folder as the capture loader does), or (None, None)."""
+    from models.capture_formats.common import find_image
     from models.imageio import image_size
 
-    base = (path.parent / file_path).resolve()
-    for candidate in [base] + [base.with_name(base.name + ext) for ext in IMAGE_EXTENSIONS]:
-        if candidate.is_file():
-            try:
-                return image_size(candidate)
-            except RelitError:
-                return None, None
-    return None, None
-
-
-def _number(path: Path, value, key: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise RelitError(path, f"'{key}' must be a finite number, got {value!r:.40}")
-    return float(value)
-
-
-def _positive_int(path: Path, value, key: str) -> int:
-    v = _number(path, value, key)
-    if v < 1 or v != int(v):
-        raise RelitError(path, f"'{key}' must be a positive whole number, got {value!r:.40}")
-    return int(v)
+    try:
+        return image_size(find_image(path.parent, file_path, path))
+    except RelitError:
+        return None, None
 
 
 def _parse_size(text: str | None) -> tuple[int, int] | None:

@@ -120,7 +120,7 @@ def _frames(root: Path, path: Path, doc: dict, split: str | None) -> list[Frame]
         where = f"frame {i} ({frame['file_path'][:80]})"
         c2w = check_c2w(frame.get("transform_matrix"), path, where)
         size = header_size(image)
-        camera = _camera(doc, frame, path, where, size, c2w)
+        camera = frame_camera(doc, frame, path, where, size, c2w)
         if not any(k in frame for k in INTRINSIC_KEYS) and not ("w" in doc and "h" in doc):
             global_sizes.setdefault(size, image)
         mask = None
@@ -141,7 +141,7 @@ def _frames(root: Path, path: Path, doc: dict, split: str | None) -> list[Frame]
     return frames
 
 
-def _camera(doc: dict, frame: dict, path: Path, where: str, size: tuple[int, int], c2w: np.ndarray) -> Camera:
+def frame_camera(doc: dict, frame: dict, path: Path, where: str, size: tuple[int, int], c2w: np.ndarray) -> Camera:
     """Intrinsics with instant-ngp's rules: per-frame keys override global ones;
     w/h default to the image's size; focal from fl_* or camera_angle_*;
     principal point defaults to the image centre."""
