@@ -55,6 +55,9 @@ class GenerateConfig:
     test_spp: int = 128
     """Samples per pixel of the relit test views (128: ~40 dB)."""
     max_depth: int = 8
+    bsdf: str = "gltf"
+    """Reference BSDF: "gltf" (Relit's glTF metallic-roughness model, the one
+    the assets are authored for) or "principled" (Mitsuba's Disney BRDF)."""
     """Path length limit (Mitsuba's max_depth: 2 = direct light only)."""
     fov_deg: float = 40.0
     """Horizontal field of view."""
@@ -242,7 +245,7 @@ def generate_asset(cfg: GenerateConfig, name: str) -> dict:
     test_cams = orbit_cameras(test_dirs, cfg.res, cfg.fov_deg)
     train_files = [f"images/train_{k:03d}.png" for k in range(len(train_cams))]
     _write_inputs(capture, gt, asset, train_cams, test_cams, train_files)
-    shape = ms.mesh_shape(asset)
+    shape = ms.mesh_shape(asset, ms.BSDFS[cfg.bsdf](asset))
     timings["inputs"] = time.perf_counter() - t_start
 
     t = time.perf_counter()
@@ -295,7 +298,7 @@ def _meta(cfg, name, gltf_path, asset, offset, scale, hdri_paths, relit_folders,
         "spp": {"train": cfg.spp, "test": cfg.test_spp, "aov": "1 (pixel centre)"},
         "max_depth": cfg.max_depth,
         "mitsuba": {"version": mi.__version__, "variant": mi.variant(), "threads": cfg.threads or os.cpu_count()},
-        "bsdf": "principled: base_color, roughness, metallic textures; specular 0.5; other lobes 0",
+        "bsdf": BSDF_MEANING[cfg.bsdf],
         "ignored_material_features": list(asset.ignored),
         "material_maps": {
             "albedo": "materials/albedo.exr (linear RGB float32; albedo.png is its sRGB preview)",
@@ -312,6 +315,12 @@ def _meta(cfg, name, gltf_path, asset, offset, scale, hdri_paths, relit_folders,
         },
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
+
+
+BSDF_MEANING = {
+    "gltf": "relit_gltf (benchmarks/gltf_bsdf.py): Relit's glTF metallic-roughness BRDF; base_color, roughness, metallic textures",
+    "principled": "principled: base_color, roughness, metallic textures; specular 0.5; other lobes 0",
+}
 
 
 def generate(cfg: GenerateConfig) -> list[dict]:
@@ -341,6 +350,7 @@ def parse_args(argv: list[str] | None = None) -> GenerateConfig:
     p.add_argument("--spp", type=int, default=d.spp, help="training-view samples per pixel (default: %(default)s)")
     p.add_argument("--test-spp", type=int, default=d.test_spp, help="test-view samples per pixel")
     p.add_argument("--max-depth", type=int, default=d.max_depth)
+    p.add_argument("--bsdf", choices=sorted(BSDF_MEANING), default=d.bsdf, help="reference BSDF (default: %(default)s)")
     p.add_argument("--fov", type=float, default=d.fov_deg, dest="fov_deg", help="horizontal FOV, degrees")
     p.add_argument("--train-hdri", default=d.train_hdri)
     p.add_argument("--relight-hdris", nargs="+", default=list(d.relight_hdris))
@@ -358,6 +368,7 @@ def parse_args(argv: list[str] | None = None) -> GenerateConfig:
         spp=a.spp,
         test_spp=a.test_spp,
         max_depth=a.max_depth,
+        bsdf=a.bsdf,
         fov_deg=a.fov_deg,
         train_hdri=a.train_hdri,
         relight_hdris=tuple(a.relight_hdris),

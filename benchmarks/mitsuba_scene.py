@@ -388,6 +388,24 @@ def principled_dict(asset: GltfAsset) -> dict[str, Any]:
     }
 
 
+def gltf_dict(asset: GltfAsset) -> dict[str, Any]:
+    """Relit's own glTF metallic-roughness BSDF (benchmarks/gltf_bsdf.py)
+    with the asset's maps: the model the assets are authored for."""
+    from benchmarks import gltf_bsdf
+
+    gltf_bsdf.register()
+    return {
+        "type": gltf_bsdf.PLUGIN,
+        "base_color": bitmap_texture(asset.base_color),
+        "roughness": bitmap_texture(asset.roughness),
+        "metallic": bitmap_texture(asset.metallic),
+    }
+
+
+BSDFS = {"gltf": gltf_dict, "principled": principled_dict}
+"""Reference BSDFs by name (generate --bsdf)."""
+
+
 def mesh_shape(asset: GltfAsset, bsdf: dict[str, Any] | None = None):
     """The asset as an in-memory `mi.Mesh` with smooth normals and glTF UVs."""
     mi = mitsuba_module()

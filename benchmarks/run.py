@@ -75,6 +75,9 @@ class RunConfig:
     report_only: bool = False
     """Only rewrite the Markdown from <out>/results-<device>.json."""
     seed: int = 0
+    settings: tuple[str, ...] = ()
+    """FitConfig overrides as dotted "key=json" strings (--set), e.g.
+    "env_height=64" or "priors.metallic_sparsity=0"."""
 
     @property
     def out_dir(self) -> Path:
@@ -97,7 +100,29 @@ def fit_config(cfg: RunConfig, **changes):
         "progress_every": 25,
     }
     config = FitConfig().with_overrides(**settings)
+    if cfg.settings:
+        config = FitConfig.from_dict(apply_settings(config.to_dict(), cfg.settings))
     return replace(config, **changes).validate()  # changes may set None (no time budget)
+
+
+def apply_settings(data: dict, settings: tuple[str, ...]) -> dict:
+    """`data` (FitConfig.to_dict()) with dotted "key=value" overrides; the
+    value is JSON (a bare word is a string)."""
+    data = json.loads(json.dumps(data))
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set {item!r}: expected key=value")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return data
 
 
 # ---------------------------------------------------------------- one asset (in a child process)
@@ -379,6 +404,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: usable cores)")
     p.add_argument("--texture-res", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="override a FitConfig field (dotted, JSON value), e.g. --set env_height=64; repeatable")
     p.add_argument("--write", type=Path, default=None, metavar="BENCHMARKS.md", help="update this Markdown file")
     p.add_argument("--lego", type=Path, default=d.lego, help="large capture for the memory row (default: %(default)s)")
     p.add_argument("--lego-mesh", type=Path, default=None, help="a mesh for it (default: a proxy sphere)")
@@ -410,6 +437,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         score_only=a.score_only,
         report_only=a.report_only,
         seed=a.seed,
+        settings=tuple(a.settings),
     )
 
 
