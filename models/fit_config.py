@@ -139,6 +139,12 @@ class FitConfig:
     """Use at most this many views, evenly spread (None: all)."""
     ao_rays: int = 64
     """Rays per vertex when baking ambient occlusion."""
+    ao_max_edge: float = 0.02
+    """Before baking AO, subdivide the mesh (flat midpoint splits, same
+    surface) until its median edge is at most this fraction of the bounding
+    radius, so AO is not smeared over large triangles (0: never)."""
+    ao_max_faces: int = 400_000
+    """Face budget of that subdivision."""
     device: str | None = None
     """Torch device ('cpu', 'cuda', 'cuda:1'); None picks cuda when present."""
     seed: int = 0

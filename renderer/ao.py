@@ -2,7 +2,8 @@
 
 Why: photos carry the object's self-shadowing; without an occlusion term the
 fit would paint those shadows into the albedo. Geometry is fixed during a fit,
-so visibility is baked once: per vertex (interpolated by the G-buffer) for
+so visibility is baked once: per vertex (interpolated by the G-buffer; measured
+just inside the triangles around the vertex, see `bake_vertex_ao`) for
 ambient/environment light, per surface point and light for punctual shadows.
 
 AO here is the cosine-weighted visible fraction of the hemisphere,
@@ -30,10 +31,42 @@ def bake_vertex_ao(
     samples: int = 64,
     max_distance: float | None = None,
     seed: int = 0,
+    inset: float = 0.6,
 ) -> np.ndarray:
-    """Ambient occlusion (V,) float32 in [0,1] at every vertex, along its
-    vertex normal. `max_distance` ignores occluders farther away (None: any)."""
-    return ambient_occlusion(mesh, mesh.vertices, mesh.normals, samples, max_distance, seed)
+    """Ambient occlusion (V,) per vertex, measured *inside* the triangles
+    around it rather than at the vertex itself.
+
+    Why: a vertex often sits where parts touch or interpenetrate (a cap
+    pushed into a bottle, a cage welded to a body); there it reads as fully
+    occluded although it is hidden, and interpolation smears that black
+    over the visible part of every triangle around it (the benchmark
+    measured 3-5 dB of relighting PSNR lost to it). Each (face, corner)
+    gets one point at barycentric weight `inset` towards that corner, with
+    the interpolated normal; a vertex takes the area-weighted mean AO of
+    its points that are not fully occluded (points buried inside another
+    part are hidden and say nothing about the visible surface), or 0 when
+    all of them are.
+    """
+    v = mesh.vertices.astype(np.float64)
+    f = mesh.faces.astype(np.int64)
+    n = mesh.normals.astype(np.float64)
+    if len(f) == 0:
+        return np.ones(len(v), np.float32)
+    rest = (1.0 - inset) / 2.0
+    points, normals, owners = [], [], []
+    for k in range(3):
+        a, b, c = f[:, k], f[:, (k + 1) % 3], f[:, (k + 2) % 3]
+        points.append(inset * v[a] + rest * (v[b] + v[c]))
+        normals.append(inset * n[a] + rest * (n[b] + n[c]))
+        owners.append(a)
+    points, normals, owners = np.concatenate(points), _unit(np.concatenate(normals)), np.concatenate(owners)
+    area = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1)
+    weight = np.tile(area, 3) + 1e-20
+    ao = ambient_occlusion(mesh, points, normals, samples, max_distance, seed).astype(np.float64)
+    seen = ao > 0.0
+    num = np.bincount(owners, weights=weight * ao * seen, minlength=len(v))
+    den = np.bincount(owners, weights=weight * seen, minlength=len(v))
+    return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0).astype(np.float32)
 
 
 def with_baked_ao(mesh: Mesh, samples: int = 64, max_distance: float | None = None, seed: int = 0) -> Mesh:

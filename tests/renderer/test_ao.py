@@ -113,3 +113,17 @@ def test_visibility_to_lights_casts_the_geometric_shadow() -> None:
     # A light placed between the point and the blocker is not shadowed by it.
     low = PunctualLight(kind="point", position=(0.0, 0.5, 0.0))
     assert np.all(visibility_to_lights(mesh, pts, normals, [low]) == 1)
+
+
+def test_a_vertex_buried_in_another_part_does_not_darken_its_triangles() -> None:
+    # A coarse 2x2 plane whose centre vertex sits inside a small closed cube
+    # (parts pushed into each other, as in real assets): at the vertex itself
+    # every ray is blocked, but the visible surface around it is open.
+    cube = trimesh.creation.box(extents=(0.2, 0.2, 0.2))
+    mesh = _mesh(_grid(2, size=2.0), cube)
+    centre = int(np.argmin(np.linalg.norm(mesh.vertices[:9], axis=1)))
+    at_vertex = ambient_occlusion(mesh, mesh.vertices[centre : centre + 1], mesh.normals[centre : centre + 1], 64)
+    assert at_vertex[0] == 0.0  # the old per-vertex bake: black
+    ao = bake_vertex_ao(mesh, samples=256)
+    assert ao[centre] > 0.6  # measured on the visible plane around it
+    assert ao[centre] < 0.99  # ...which the cube still shades a little
