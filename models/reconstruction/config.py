@@ -158,6 +158,30 @@ class ForegroundConfig:
     occupancy_alpha: float = 0.05
     """A voxel is occupied when a ray crossing it would lose this much light
     (free space fits to well under 0.001; the object's surface shell to ~0.1)."""
+    support_plane: bool = True
+    """Look for a wall or table behind the object (a plane the rig sees from one
+    side holding many of the density fit's surface points) and, when found,
+    explain it by a textured plane in the background instead of the grid:
+    rays stop at it and the geometry is cut off behind it."""
+    plane_after: float = 0.5
+    """Fraction of `density_steps` fitted before the plane is looked for (the
+    rest are fitted with the plane)."""
+    plane_tolerance_voxels: float = 2.0
+    """A surface point lies on the plane within this many density voxels."""
+    plane_clear_voxels: float = 1.5
+    """When the plane is found, the density within this many voxels in front
+    of it is cleared too (the wall painted into the grid so far); the object
+    grows back there, the wall does not."""
+    plane_min_inliers: float = 0.2
+    """Fraction of the surface points that must lie on the plane."""
+    plane_camera_fraction: float = 0.9
+    """Fraction of the cameras that must be in front of the plane."""
+    plane_iterations: int = 500
+    """RANSAC hypotheses."""
+    plane_resolution: int = 256
+    """Texels per side of the plane's texture."""
+    plane_max_extent: float = 16.0
+    """Largest half-size of the textured square, in region radii."""
 
 
 @dataclass(frozen=True)

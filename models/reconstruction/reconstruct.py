@@ -152,7 +152,7 @@ def reconstruct_views(
     object's bounding `sphere` (centre, radius) in world units. `valid`
     (H, W) bool per view (or None) marks the pixels to train on."""
     config = config or ReconstructionConfig()
-    from models.reconstruction.density import fit_occupancy
+    from models.reconstruction.density import fit_foreground
     from models.reconstruction.foreground import estimate_foreground
     from models.reconstruction.poses import PoseRefinement
     from models.reconstruction.refine import Refiner
@@ -169,6 +169,7 @@ def reconstruct_views(
     first = stages[0].resolution if stages else config.hull.resolution
     spec0 = GridSpec(first, config.grid_margin)
     background = None
+    plane = None  # a wall or table behind the object (mask-free captures)
     t0 = time.perf_counter()
     rays = RaySet.build(cams, images, masks, device, keep_missing=masks is None, valid=valid)
     timings["rays_s"] = time.perf_counter() - t0
@@ -191,16 +192,21 @@ def reconstruct_views(
         sdf = sphere_sdf(spec0, fg.init_radius, device)
         if fc.density_steps > 0:
             total += fc.density_steps
-            occupied = fit_occupancy(
-                rays, GridSpec(fc.density_resolution, config.grid_margin), background, fc,
-                2 * config.render.rays_per_batch, torch.Generator().manual_seed(config.seed),
+            spec_d = GridSpec(fc.density_resolution, config.grid_margin)
+            found = fit_foreground(
+                rays, spec_d, background, fc, 2 * config.render.rays_per_batch,
+                torch.Generator().manual_seed(config.seed),
                 on_step=lambda k, losses: _density_step(k, losses, config, total, started, progress, cancel),
+                cameras=cams,
             )
             step = fc.density_steps
-            cancelled = cancel is not None and cancel()
-            if occupied.any():
+            plane = found.plane
+            if plane is not None:
+                timings["plane_inliers"] = plane.inliers
+            cancelled = found.cancelled or (cancel is not None and cancel())
+            if found.occupied.any():
                 voxel = 2 * config.grid_margin / (fc.density_resolution - 1)
-                sdf = resample(torch.as_tensor(occupancy_sdf(occupied, voxel), device=device)[None], first)[0]
+                sdf = resample(torch.as_tensor(occupancy_sdf(found.occupied, voxel), device=device)[None], first)[0]
     timings["init_s"] = time.perf_counter() - t0
     poses = PoseRefinement(len(cams), device) if config.poses.enabled else None
     refiner = Refiner(rays, sdf, spec0, config, background, poses)
@@ -241,6 +247,10 @@ def reconstruct_views(
     t0 = time.perf_counter()
     sdf_final = refiner.sdf.detach()
     spec = refiner.spec
+    if plane is not None:  # nothing behind the wall: intersect with its front half-space
+        nodes = spec.node_positions(sdf_final.device).reshape(-1, 3).double().cpu().numpy()
+        behind = -plane.height(nodes).reshape(sdf_final.shape)
+        sdf_final = torch.maximum(sdf_final, torch.as_tensor(behind, dtype=sdf_final.dtype, device=sdf_final.device))
     mesh = extract_mesh(sdf_final, spec, frame, config, uv=not cancelled)
     timings["mesh_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - started

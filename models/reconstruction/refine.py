@@ -145,6 +145,8 @@ class Refiner:
         if self.poses is not None:
             o, d = self.poses.apply(rays.view[idx], o, d)
         near, far = ray_sphere(o.detach(), d.detach(), 1.0)
+        if self.background is not None:  # rays stop at a support plane
+            far = torch.minimum(far, self.background.plane_distance(o.detach(), d.detach()))
         hit = far > near
         spec = self.spec
         out = render(self.sdf, spec, self.colour, o[hit], d[hit], near[hit], far[hit], self.sharpness, cfg.render,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -165,7 +166,12 @@ class Background(nn.Module):
     concentric equirectangular RGBA shells (a multi-sphere image, as NeRF++'s
     outer volume but on a grid) at radii uniform in inverse distance from
     `inner_radius` to `far_radius`; the last shell is opaque.
-    Directions are taken in a frame whose pole is `up`."""
+    Directions are taken in a frame whose pole is `up`.
+
+    A capture shot against a wall (or on a table) may add a support plane
+    (`set_plane`): an opaque textured plane in front of the shells, so the
+    wall is explained with the right parallax instead of by the grid. Rays
+    that reach it stop there (`plane_distance` clips the grid's interval)."""
 
     def __init__(
         self,
@@ -190,9 +196,51 @@ class Background(nn.Module):
         x = F.normalize(torch.linalg.cross(helper, up), dim=0)
         y = torch.linalg.cross(up, x)
         self.register_buffer("basis", torch.stack([x, y, up]))  # rows: x, y, pole
+        self.plane_texture: nn.Parameter | None = None
+        self.plane: tuple[torch.Tensor, float, torch.Tensor, float] | None = None  # normal, offset, axes, extent
+
+    def set_plane(self, normal: np.ndarray, offset: float, extent: float, resolution: int = 256) -> None:
+        """Add the support plane {x : normal . x + offset = 0} (normal towards the
+        cameras), textured over the square of half-size `extent` around the
+        point nearest the origin, with `resolution`^2 texels (grey at first)."""
+        dev = self.radii.device
+        n = F.normalize(torch.as_tensor(np.asarray(normal), dtype=torch.float32, device=dev), dim=0)
+        helper = self.basis[2] if abs(float(n @ self.basis[2])) < 0.9 else self.basis[0]
+        a = F.normalize(torch.linalg.cross(helper, n), dim=0)
+        b = torch.linalg.cross(n, a)
+        self.plane = (n, float(offset), torch.stack([a, b]), float(extent))
+        self.plane_texture = nn.Parameter(torch.zeros(3, resolution, resolution, device=dev))
+
+    def plane_distance(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+        """Distance (B,) along each ray to the support plane where the ray
+        meets its front side; inf where it does not (or without a plane)."""
+        if self.plane is None:
+            return torch.full(origins.shape[:1], torch.inf, device=origins.device, dtype=origins.dtype)
+        n, offset, _, _ = self.plane
+        height = origins @ n + offset  # > 0: in front
+        cos = dirs @ n
+        t = -height / torch.where(cos < -1e-6, cos, torch.full_like(cos, -1e-6))
+        return torch.where((height > 0) & (cos < -1e-6), t, torch.full_like(t, torch.inf))
 
     def forward(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
-        """RGB (B, 3) in [0, 1] seen along rays beyond the unit sphere."""
+        """RGB (B, 3) in [0, 1] seen along rays beyond the unit sphere (and,
+        with a support plane, beyond the plane where a ray meets it)."""
+        shells = self._shells(origins, dirs)
+        if self.plane is None or self.plane_texture is None:
+            return shells
+        _, _, axes, extent = self.plane
+        t = self.plane_distance(origins, dirs)
+        hit = torch.isfinite(t)
+        p = origins + torch.where(hit, t, torch.zeros_like(t))[:, None] * dirs
+        uv = (p @ axes.t()) / extent  # [-1, 1] inside the textured square
+        hit = hit & (uv.abs() <= 1).all(-1)
+        tex = F.grid_sample(self.plane_texture.unsqueeze(0), uv.view(1, -1, 1, 2), mode="bilinear",
+                            padding_mode="border", align_corners=True)
+        plane_rgb = torch.sigmoid(tex.view(3, -1).t())
+        return torch.where(hit[:, None], plane_rgb, shells)
+
+    def _shells(self, origins: torch.Tensor, dirs: torch.Tensor) -> torch.Tensor:
+        """RGB (B, 3) of the shells along rays from inside the unit sphere."""
         k = self.radii.shape[0]
         b = (origins * dirs).sum(-1, keepdim=True)  # (B, 1)
         c = (origins * origins).sum(-1, keepdim=True) - self.radii.square()  # (B, K)
