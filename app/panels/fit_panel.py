@@ -116,7 +116,12 @@ class FitPanel(QWidget):
         self.max_views_spin = QSpinBox(minimum=0, maximum=100000, specialValueText="all")
         self.downscale_spin = QSpinBox(minimum=1, maximum=16, prefix="1/")
         self.batch_spin = QSpinBox(minimum=16, maximum=1 << 20, singleStep=1024)
+        self.geometry_combo = QComboBox()
+        self.geometry_combo.addItem("Full (best)", False)
+        self.geometry_combo.addItem("Fast (preview)", True)
+        self.geometry_combo.setToolTip("How the shape is reconstructed from the photos when the capture has no mesh")
         f.addRow("Texture resolution", self.resolution_combo)
+        f.addRow("Geometry (no mesh)", self.geometry_combo)
         f.addRow("Device", self.device_combo)
         f.addRow("Photos used", self.max_views_spin)
         f.addRow("Photo size", self.downscale_spin)
@@ -245,7 +250,7 @@ class FitPanel(QWidget):
         if capture is None:
             return False, "Open a capture first (File ▸ Open Capture)"
         if getattr(capture, "mesh_path", None) is None:
-            return False, "This capture has no mesh; reconstruction is not available yet"
+            return True, "No mesh: reconstruct the shape from the photos, then fit materials and light"
         return True, "Fit materials and light to the capture's photos"
 
     def start(self) -> bool:
@@ -263,7 +268,9 @@ class FitPanel(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
         self.session.begin_fit()
-        self.runner.start(fitter_factory(self.session.capture, config), score_views=self.score_check.isChecked())
+        fast_geometry = bool(self.geometry_combo.currentData())
+        self.runner.start(fitter_factory(self.session.capture, config, fast_geometry=fast_geometry),
+                          score_views=self.score_check.isChecked())
         self.status_label.setText("Starting…")
         return True
 
