@@ -75,6 +75,9 @@ class RunConfig:
     report_only: bool = False
     """Only rewrite the Markdown from <out>/results-<device>.json."""
     seed: int = 0
+    mesh_dir: Path | None = None
+    """Fit on `<mesh_dir>/<asset>.ply` instead of the capture's mesh (issue 6:
+    materials on a reconstructed mesh)."""
     settings: tuple[str, ...] = ()
     """FitConfig overrides as dotted "key=json" strings (--set), e.g.
     "env_height=64" or "priors.metallic_sparsity=0"."""
@@ -168,11 +171,11 @@ def run_asset(cfg: RunConfig, asset: str) -> dict:
 
 def _fit(cfg: RunConfig, asset: str, capture_dir: Path, config, mem):
     from models.capture import load_capture
-    from models.fitter import Fitter, mesh_from_capture, views_from_capture
+    from models.fitter import Fitter, views_from_capture
 
     with mem.phase("load"):
         capture = load_capture(capture_dir, downscale=config.downscale)
-        mesh = mesh_from_capture(capture)
+        mesh = _mesh(cfg, asset, capture)
         views = views_from_capture(capture, config)
     _log(asset, f"{len(views)} views, mesh {len(mesh.faces)} triangles; setting up ...")
     last = [time.perf_counter()]
@@ -205,6 +208,17 @@ def _fit(cfg: RunConfig, asset: str, capture_dir: Path, config, mem):
     }
     _log(asset, f"fitted: {fitter.step_count} steps in {fitter.elapsed_s:.0f} s (setup {fitter.setup_s:.0f} s)")
     return scene, fit_info, capture
+
+
+def _mesh(cfg: RunConfig, asset: str, capture):
+    """The capture's own mesh, or `<mesh_dir>/<asset>.ply` (e.g. a mesh
+    reconstructed from the photos by benchmarks.reconstruction, in Relit's world)."""
+    from models.fitter import mesh_from_capture
+    from models.mesh_io import load_mesh
+
+    if cfg.mesh_dir is None:
+        return mesh_from_capture(capture)
+    return load_mesh(cfg.mesh_dir / f"{asset}.ply")
 
 
 def _save_fit(scene, fit_info: dict, folder: Path) -> None:
@@ -404,6 +418,8 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: usable cores)")
     p.add_argument("--texture-res", type=int, default=None)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mesh-dir", type=Path, default=None,
+                   help="fit on <dir>/<asset>.ply (e.g. bench-out/reconstruction) instead of the capture's mesh")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                    help="override a FitConfig field (dotted, JSON value), e.g. --set env_height=64; repeatable")
     p.add_argument("--write", type=Path, default=None, metavar="BENCHMARKS.md", help="update this Markdown file")
@@ -437,6 +453,7 @@ def parse_args(argv: list[str] | None = None) -> RunConfig:
         score_only=a.score_only,
         report_only=a.report_only,
         seed=a.seed,
+        mesh_dir=a.mesh_dir,
         settings=tuple(a.settings),
     )
 
