@@ -407,10 +407,10 @@ class Fitter:
         terms.update(photometric_losses(pred_t[:n_pix], target_t[:n_pix], cfg.loss, None, *patches))
         q = n_pix // 4  # the smoothness pairs use a quarter of the batch
         terms.update(self._priors(batch[:q, _UV], albedo[:q], roughness[:q], metallic[:q], metallic[:n_pix]))
-        total = sum(terms.values())
+        total = sum(terms.values(), torch.zeros((), device=self.device))
         with self._lock:
             self.optimizer.zero_grad(set_to_none=True)
-            if torch.isfinite(total):
+            if torch.isfinite(total) and total.requires_grad:  # every weight 0: nothing to learn
                 total.backward()
             if torch.isfinite(total) and self._gradients_finite():
                 self.optimizer.step()

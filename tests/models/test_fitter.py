@@ -81,12 +81,14 @@ def small_config(**changes) -> FitConfig:
 
 def test_fit_recovers_albedo_and_roughness(sphere_views) -> None:
     gt, views = sphere_views
-    config = FitConfig(iterations=300, texture_resolution=32, env_height=16, batch_size=4096, ao_rays=4, device="cpu")
+    # 500 steps: metallic starts at 0.3 and needs them to settle at 0
+    config = FitConfig(iterations=500, texture_resolution=32, env_height=16, batch_size=4096, ao_rays=4, device="cpu")
     # this sky has strongly coloured windows: no prior towards a grey light
-    config = replace(config, priors=replace(config.priors, env_saturation=0.0))
+    # (and at 32 x 32 texels the default wide smoothness pairs would span a fifth of the map)
+    config = replace(config, priors=replace(config.priors, env_saturation=0.0, smoothness_radius=1.5))
     fitter = Fitter(views, gt.mesh, config)
     scene = fitter.run()
-    assert fitter.finished and fitter.step_count == 300
+    assert fitter.finished and fitter.step_count == config.iterations
     assert fitter.last_psnr > 33  # the photos are reproduced
     m = scene.material
     # compare away from the seam between the halves and from the poles
