@@ -71,12 +71,16 @@ the recovered light).
   vs the ground-truth map looked up through Mitsuba's AOV UVs, at the same
   pixels; linear, PSNR with peak 1, aligned per channel (pooled median).
 - **Roughness / metallic**: mean absolute error, the same lookups, no alignment.
-- **Oracle**: the ground-truth maps rendered by Relit's renderer. Mitsuba's
-  `principled` BSDF is the Disney BRDF (and a path tracer with
-  inter-reflections and exact shadows); Relit's is glTF's, with split-sum
-  environment light and vertex AO. The oracle is what a perfect fit would
-  score through Relit's shading model, so ours - oracle is the fitter's
-  share of the error and oracle - 100% the shading model's. The two *swap*
+- **Oracle**: the ground-truth maps rendered by Relit's renderer. The
+  captures are rendered with Relit's own glTF BRDF as a Mitsuba plugin
+  (benchmarks/gltf_bsdf.py; `--bsdf principled` gives Mitsuba's Disney BRDF
+  instead), so the reference differs from Relit only in light transport:
+  Mitsuba path-traces inter-reflections, exact shadows and the exact
+  environment integral, Relit uses the split sum and baked vertex AO. The
+  oracle is what a perfect fit would score through Relit's renderer, so
+  ours - oracle is the fitter's share of the error and oracle - 100% the
+  renderer's (plus texture detail finer than a pixel, which Mitsuba
+  averages and the oracle point-samples). The two *swap*
   rows put the ground truth in for one group of maps: they say which fitted
   map costs how much.
 - **Fit time** is the time of the optimiser steps (the budget); setup (UV

@@ -72,7 +72,7 @@ def subdivision_levels(mesh: Mesh, max_edge: float, max_faces: int) -> int:
     if max_edge <= 0 or edge <= max_edge or len(mesh.faces) == 0:
         return 0
     wanted = math.ceil(math.log2(edge / max_edge))
-    allowed = int(math.floor(math.log(max(max_faces, 1) / len(mesh.faces), 4))) if max_faces > len(mesh.faces) else 0
+    allowed = math.floor(math.log(max(max_faces, 1) / len(mesh.faces), 4)) if max_faces > len(mesh.faces) else 0
     return max(0, min(wanted, allowed))
 
 

@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from PySide6.QtCore import Qt
 
 from models.capture import load_capture

@@ -10,9 +10,9 @@ import torch
 
 pytest.importorskip("mitsuba", reason="Mitsuba 3 is not installed (pip install -e '.[bench]')")
 
-from benchmarks import gltf_bsdf  # noqa: E402
-from benchmarks import mitsuba_scene as ms  # noqa: E402
-from renderer.brdf import brdf_eval  # noqa: E402
+from benchmarks import gltf_bsdf
+from benchmarks import mitsuba_scene as ms
+from renderer.brdf import brdf_eval
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,7 @@ from models.reconstruction.volume_render import Background
 OBJECT = synthetic.sphere(0.45, (0.15, -0.1, 0.0))  # off the centre of the region
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _background(d: np.ndarray) -> np.ndarray:

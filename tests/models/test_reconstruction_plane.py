@@ -24,12 +24,7 @@ WALL_Z = -0.3  # the wall is the plane z = WALL_Z, facing +z
 OBJECT = synthetic.sphere(0.4, (0.0, 0.0, 0.05))  # standing against it (cut by it)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _wall_cameras(count: int, size: int) -> list[Camera]:

@@ -15,13 +15,7 @@ from models.reconstruction.config import PoseConfig, ReconstructionConfig
 from models.reconstruction.poses import PoseRefinement, axis_angle_to_matrix
 from models.reconstruction.reconstruct import reconstruct_views
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_axis_angle_matches_rodrigues_and_is_smooth_at_zero() -> None:
