@@ -288,6 +288,9 @@ class FitPanel(QWidget):
         ok, why = self.can_start()
         self.start_button.setEnabled(ok)
         self.start_button.setToolTip(why)
+        capture = self.session.capture
+        self.geometry_combo.setEnabled(capture is not None and getattr(capture, "mesh_path", None) is None
+                                       and not self.runner.running)
         self.pause_button.setEnabled(state == "running")
         self.resume_button.setEnabled(state in ("paused", "pausing"))
         self.cancel_button.setEnabled(state in ("running", "paused", "pausing"))

@@ -33,6 +33,7 @@ def test_mesh_less_capture_is_reconstructed_then_fitted(panels, qtbot, tmp_path:
     with qtbot.waitSignal(window.captureLoaded, timeout=30000):
         window.open_capture(folder)
     assert fit.start_button.isEnabled() and "reconstruct" in fit.start_button.toolTip()
+    assert fit.geometry_combo.isEnabled()  # only a mesh-less capture has a geometry choice
     fit.set_config(fast_fit_config(iterations=6))
     fit.geometry_combo.setCurrentIndex(fit.geometry_combo.findData(True))  # fast geometry
     fit.score_check.setChecked(False)

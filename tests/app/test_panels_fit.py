@@ -79,6 +79,7 @@ def test_pause_resume_cancel_from_the_panel_keeps_state(panels, qtbot, artifacts
     with qtbot.waitSignal(window.captureLoaded, timeout=30000):
         window.open_capture(SAMPLE_CAPTURE)
     assert session.capture is not None and fit.start_button.isEnabled()
+    assert not fit.geometry_combo.isEnabled()  # the sample capture has its mesh
     previews = []
     session.previewScene.connect(previews.append)
     fit.set_config(fast_fit_config(iterations=400))
