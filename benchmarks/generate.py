@@ -55,10 +55,10 @@ class GenerateConfig:
     test_spp: int = 128
     """Samples per pixel of the relit test views (128: ~40 dB)."""
     max_depth: int = 8
+    """Path length limit (Mitsuba's max_depth: 2 = direct light only)."""
     bsdf: str = "gltf"
     """Reference BSDF: "gltf" (Relit's glTF metallic-roughness model, the one
     the assets are authored for) or "principled" (Mitsuba's Disney BRDF)."""
-    """Path length limit (Mitsuba's max_depth: 2 = direct light only)."""
     fov_deg: float = 40.0
     """Horizontal field of view."""
     y_min: float = -0.6

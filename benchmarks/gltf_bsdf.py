@@ -28,24 +28,17 @@ from typing import Any
 
 import numpy as np
 
-PLUGIN = "relit_gltf"
+from renderer.brdf import DIELECTRIC_F0, MIN_ROUGHNESS, NDOTV_MIN
 
-MIN_ROUGHNESS = 0.03
-DIELECTRIC_F0 = 0.04
-NDOTV_MIN = 1e-4
+PLUGIN = "relit_gltf"
 
 
 def _tables() -> tuple[np.ndarray, np.ndarray]:
     """Relit's DFG table (S,S,2) and the dielectric albedo average per
-    roughness row (S,): the same numbers renderer/brdf.py uses."""
-    from renderer.envmap import dfg_table
+    roughness row (S,): the very arrays renderer/brdf.py and the shaders use."""
+    from renderer.envmap import dfg_dielectric_average, dfg_table
 
-    dfg = np.asarray(dfg_table(), np.float64)
-    size = dfg.shape[1]
-    mu = (np.arange(size) + 0.5) / size
-    albedo = DIELECTRIC_F0 * dfg[..., 0] + dfg[..., 1]
-    average = albedo @ (2.0 * mu / size)
-    return dfg.astype(np.float32), average.astype(np.float32)
+    return np.asarray(dfg_table(), np.float32), np.asarray(dfg_dielectric_average(), np.float32)
 
 
 def register() -> None:
