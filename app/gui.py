@@ -16,6 +16,8 @@ from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QSurfaceFormat
 from PySide6.QtWidgets import QApplication
 
+from app import gui_gc
+
 from app.settings import APPLICATION, ORGANIZATION
 
 log = logging.getLogger(__name__)
@@ -62,6 +64,7 @@ def run_gui(argv: list[str]) -> int:
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     app.setApplicationDisplayName(APPLICATION)
+    gui_gc.install(app)  # widgets must never be freed by a worker thread's garbage collection
     args = [a for a in app.arguments()[1:] if a in argv]  # Qt removes its own options
 
     window = build_window()

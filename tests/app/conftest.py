@@ -3,6 +3,7 @@ temporary folder (never the user's), and the main window as a fixture."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,19 @@ def _private_qsettings(tmp_path_factory: pytest.TempPathFactory) -> None:
     for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
         for scope in (QSettings.Scope.UserScope, QSettings.Scope.SystemScope):
             QSettings.setPath(fmt, scope, root)
+
+
+@pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread(qapp):
+    """As the app does (app/gui_gc.py): garbage holding widgets is freed on
+    the GUI thread, never by a worker that happens to trigger the collector;
+    and what a test leaves behind is collected before the next one starts."""
+    from app import gui_gc
+
+    collector = gui_gc.install(qapp)
+    yield
+    gc.collect()
+    collector.stop()  # the non-GUI tests keep Python's own collection
 
 
 @pytest.fixture
