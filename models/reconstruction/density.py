@@ -155,38 +155,6 @@ class DensityFit:
         return np.concatenate(out) if out else np.zeros((0, 3))
 
 
-def fit_density(
-    rays: RaySet,
-    spec: GridSpec,
-    background: Background,
-    config: ForegroundConfig,
-    rays_per_batch: int = 4096,
-    generator: torch.Generator | None = None,
-    on_step: Callable[[int, dict[str, float]], bool] | None = None,
-) -> np.ndarray:
-    """Fit density + colour grids (and `background`) to `rays`; return each
-    node's opacity over one voxel (R, R, R) float32 (0 outside the unit
-    sphere). `on_step(step, losses)` returning True stops early."""
-    fit = DensityFit(rays, spec, background, config, rays_per_batch, generator)
-    fit.run(config.density_steps, on_step)
-    return fit.alpha()
-
-
-def fit_occupancy(
-    rays: RaySet,
-    spec: GridSpec,
-    background: Background,
-    config: ForegroundConfig,
-    rays_per_batch: int = 4096,
-    generator: torch.Generator | None = None,
-    on_step: Callable[[int, dict[str, float]], bool] | None = None,
-    cameras: list[Camera] | None = None,
-) -> np.ndarray:
-    """`fit_foreground(...).occupied`; without `cameras` no support plane is
-    looked for (the largest occupied piece is kept)."""
-    return fit_foreground(rays, spec, background, config, rays_per_batch, generator, on_step, cameras).occupied
-
-
 @dataclass(frozen=True)
 class ForegroundFit:
     """What the density fit says of a mask-free capture: `occupied` (R, R, R)

@@ -10,7 +10,7 @@ import torch
 
 from models.reconstruction import synthetic
 from models.reconstruction.config import ReconstructionConfig
-from models.reconstruction.density import fit_occupancy
+from models.reconstruction.density import fit_foreground
 from models.reconstruction.marching import is_watertight, signed_volume
 from models.reconstruction.reconstruct import reconstruct_views
 from models.reconstruction.sdf_grid import GridSpec
@@ -37,7 +37,7 @@ def test_foreground_estimate_keeps_the_object_and_clears_the_rest(views) -> None
     rays = RaySet.build(views.cameras, views.images, None, keep_missing=True)
     spec = GridSpec(40, 1.1)
     background = Background(8, 32, 64, 16.0, torch.tensor([0.0, 1.0, 0.0]))
-    occupied = fit_occupancy(rays, spec, background, ReconstructionConfig.fast().foreground, 2048)
+    occupied = fit_foreground(rays, spec, background, ReconstructionConfig.fast().foreground, 2048).occupied
     truth = OBJECT(spec.node_positions().double().numpy()) < 0
     assert occupied[truth].all()  # every node inside the object is kept
     # What is kept beyond it is a thin layer (at most about one voxel deep).
