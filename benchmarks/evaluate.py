@@ -4,7 +4,8 @@ the Mitsuba ground truth written by benchmarks.generate.
 Every test view is rasterized once with Relit's rasterizer; the pixels whose
 centre ray hits the object both in that G-buffer and in the Mitsuba AOV are
 shaded with Relit's shading model (renderer.shade: split-sum environment
-light, baked vertex AO) under each HDRI, once per *material source*:
+light read across the GGX lobe, baked vertex AO) under each HDRI, once per
+*material source*:
 
 - `ours`: the fitted maps, looked up through Relit's G-buffer UVs;
 - `oracle`: the ground-truth maps, looked up through the AOV UVs exactly as

@@ -56,7 +56,8 @@ the recovered light).
 ## What is scored
 
 - **Relighting**: the fitted maps are rendered by Relit's torch renderer
-  (split-sum environment light, baked vertex AO) at the test cameras under
+  (environment light: split-sum energy with 32 lookups across the GGX lobe,
+  renderer/specular_lobe.py; baked vertex AO) at the test cameras under
   the real HDRIs, and compared with Mitsuba's renders in display space
   (sRGB encoding of linear RGB clipped to [0, 1], exposure 0) over the
   pixels whose centre ray hits the object and that the Mitsuba render covers
@@ -76,7 +77,8 @@ the recovered light).
   (benchmarks/gltf_bsdf.py; `--bsdf principled` gives Mitsuba's Disney BRDF
   instead), so the reference differs from Relit only in light transport:
   Mitsuba path-traces inter-reflections, exact shadows and the exact
-  environment integral, Relit uses the split sum and baked vertex AO. The
+  environment integral, Relit uses the sampled-lobe split sum and baked
+  vertex AO. The
   oracle is what a perfect fit would score through Relit's renderer, so
   ours - oracle is the fitter's share of the error and oracle - 100% the
   renderer's (plus texture detail finer than a pixel, which Mitsuba

@@ -388,6 +388,7 @@ class Fitter:
         env = EnvironmentTextures.from_radiance_tensor(
             self._radiance(), levels=ENV_LEVELS, irradiance_width=min(32, 2 * cfg.env_height)
         )
+        env.lobe_samples = cfg.lobe_samples
         surface = SurfaceSample(batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO])
         rgb = shade(surface, MaterialSample(albedo, roughness, metallic), env)["shaded"]
         if "exposure" in self.params:

@@ -9,8 +9,10 @@ Additions to the agreed contract (nothing in it changed):
   layer is coupled to the specular one in an energy-conserving way that
   needs it (renderer/brdf.py explains why glTF's (1 - F(VdotH)) is not).
 - the DFG lookup `sample_dfg` lives in renderer/brdf.py (re-exported here).
-- renderer/shade.py looks the specular stack up along Lagarde's dominant
-  direction, not the bare reflection vector (see there).
+- renderer/specular_lobe.py reads the specular stack at many directions
+  across the GGX lobe (filtered importance sampling); renderer/shade.py's
+  single lookup, when there is one, is along Lagarde's dominant direction,
+  not the bare reflection vector (see there).
 
 Tables
 - `dfg_table(size)` (size, size, 2) float32: entry [i, j] = (A, B) for

@@ -14,7 +14,7 @@ from pathlib import Path
 import moderngl
 import numpy as np
 
-from renderer import tonemap
+from renderer import specular_lobe, tonemap
 from renderer.tonemap import VIEW_TRANSFORMS
 from renderer.gl.shader_source import SHADER_DIR, ShaderSourceError, load_program_source
 
@@ -42,8 +42,9 @@ def _glsl_mat3(rows: tuple[tuple[float, float, float], ...]) -> str:
     return "mat3(" + ", ".join(repr(float(x)) for row in rows for x in row) + ")"
 
 
-def tonemap_defines() -> dict[str, object]:
-    """renderer.tonemap's constants as GLSL defines: the numbers live only there."""
+def shared_defines() -> dict[str, object]:
+    """renderer.tonemap's and renderer.specular_lobe's constants as GLSL
+    defines: the numbers live only there."""
     return {
         "TONEMAP_ACES_PRE_EXPOSURE": repr(float(tonemap.ACES_PRE_EXPOSURE)),
         "TONEMAP_ACES_INPUT": _glsl_mat3(tonemap.ACES_INPUT),
@@ -53,6 +54,7 @@ def tonemap_defines() -> dict[str, object]:
         "TONEMAP_AGX_MIN_EV": repr(float(tonemap.AGX_MIN_EV)),
         "TONEMAP_AGX_MAX_EV": repr(float(tonemap.AGX_MAX_EV)),
         "MAX_LIGHTS": MAX_LIGHTS,
+        "LOBE_SAMPLE_BLUR": repr(float(specular_lobe.SAMPLE_BLUR)),
     }
 
 
@@ -61,7 +63,7 @@ def compile_program(
 ) -> moderngl.Program:
     """Load, preprocess and link <root>/<name> (root: resources/shaders);
     compiler messages name the .glsl file a line came from."""
-    source = load_program_source(name, {**tonemap_defines(), **(defines or {})}, root)
+    source = load_program_source(name, {**shared_defines(), **(defines or {})}, root)
     try:
         return ctx.program(
             vertex_shader=source.stages["vertex"],
@@ -133,12 +135,15 @@ class MeshVariant:
     sides of a run-time branch, so they are compile-time defines).
 
     shadow_taps: PCF taps per side (0: no shadow maps, 1: one tap, 2: 2 x 2).
+    lobe_samples: environment lookups across the specular lobe
+    (renderer/specular_lobe.py; 0: the classic split sum's single lookup).
     """
 
     channel: str = "shaded"
     shadow_taps: int = 0
     view_transform: str = "standard"
     linear_output: bool = False
+    lobe_samples: int = specular_lobe.RENDER_SAMPLES
 
     def defines(self) -> dict[str, object]:
         return {
@@ -146,6 +151,7 @@ class MeshVariant:
             "SHADOW_TAPS": int(self.shadow_taps),
             "VIEW_TRANSFORM": VIEW_TRANSFORMS.index(self.view_transform),
             "LINEAR_OUTPUT": int(bool(self.linear_output)),
+            "LOBE_SAMPLES": int(self.lobe_samples),
         }
 
 

@@ -62,10 +62,15 @@ from renderer.gl.programs import (
 from renderer.gl.lod import cluster_decimate
 from renderer.gl.shadows import ShadowAtlas, ShadowLayout, pack_lights, plan_shadows
 from renderer.gl.textures import EnvironmentTextures, MaterialTextures, upload_brdf_tables
+from renderer.specular_lobe import RENDER_SAMPLES
 
 if TYPE_CHECKING:
     from renderer.envmap import PrefilteredEnvironment
 
+INTERACTIVE_LOBE_SAMPLES = 0
+"""Specular-lobe lookups of interactive frames (0: the classic single lookup;
+still frames: RENDER_SAMPLES).
+Software GL pays for every lookup; a moving camera does not show the rest."""
 ENVIRONMENT_CACHE_SIZE = 2
 """Prefiltered environments kept on the GPU (switching back is free)."""
 
@@ -110,6 +115,7 @@ class _Frame:
     grid: bool
     lights: LightUniforms
     shadow_taps: int
+    lobe_samples: int
 
 
 def interleave_vertices(mesh: Mesh) -> np.ndarray:
@@ -308,13 +314,15 @@ class SceneRenderer:
         for while the user drags: drawn at `interactive_scale` of the
         viewport and stretched, dense meshes replaced by a coarser stand-in,
         one-tap shadow lookups, stale shadow maps skipped rather than
-        re-rendered.
+        re-rendered, the environment's specular read with
+        INTERACTIVE_LOBE_SAMPLES lookups instead of 32.
         """
         if channel not in CHANNELS:
             raise ValueError(f"unknown channel {channel!r}; expected one of {CHANNELS}")
         lights, taps = self._prepare_shadows(interactive)
         mesh = self._interactive_mesh() if interactive else self._mesh
-        frame = _Frame(camera, mesh, channel, linear_output, wireframe, grid or self._mesh is None, lights, taps)
+        lobe = INTERACTIVE_LOBE_SAMPLES if interactive else RENDER_SAMPLES
+        frame = _Frame(camera, mesh, channel, linear_output, wireframe, grid or self._mesh is None, lights, taps, lobe)
         _, _, w, h = fbo.viewport
         scale = self.interactive_scale if interactive else 1.0
         if scale >= 1.0:
@@ -364,7 +372,7 @@ class SceneRenderer:
                 f.mesh.depth.render(moderngl.TRIANGLES)
                 fbo.color_mask = (True, True, True, True)
                 ctx.depth_func = "<="
-            variant = MeshVariant(f.channel, f.shadow_taps, self.display.view_transform, f.linear_output)
+            variant = MeshVariant(f.channel, f.shadow_taps, self.display.view_transform, f.linear_output, f.lobe_samples)
             prog = self.programs.mesh(variant)
             bind_mesh(prog, MeshUniforms(view_proj, f.camera.position, self.display.exposure_ev, env_u, f.lights))
             f.mesh.shaded_vao(ctx, prog).render(moderngl.TRIANGLES)

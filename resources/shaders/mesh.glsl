@@ -53,6 +53,7 @@ void main() {
 
 #include "common/brdf.glsl"
 #include "common/environment.glsl"
+#include "common/specular_lobe.glsl"
 #include "common/lights.glsl"
 #include "common/display.glsl"
 
@@ -89,11 +90,16 @@ vec3 dominant_direction(vec3 n, vec3 reflected, float alpha) {
     return d / max(length(d), 1e-12);
 }
 
-// renderer.shade.shade_environment: split-sum specular + irradiance diffuse.
+// renderer.shade.shade_environment: split-sum energy with the lobe's radiance
+// sampled (common/specular_lobe.glsl) + irradiance diffuse.
 vec3 shade_environment(BrdfInputs s, float ao) {
     float n_dot_v_raw = dot(s.n, s.v);
     vec3 reflected = dominant_direction(s.n, 2.0 * n_dot_v_raw * s.n - s.v, s.alpha);
     vec3 prefiltered = sample_specular(u_env_specular, u_env_rotation * reflected, s.roughness, u_env_levels);
+#if LOBE_SAMPLES > 0
+    prefiltered = specular_lobe_radiance(u_env_specular, u_env_rotation, u_env_levels,
+                                         s.n, s.v, s.roughness, prefiltered);
+#endif
     vec3 irradiance = sample_equirect(u_env_irradiance, u_env_rotation * s.n);
     vec3 specular = prefiltered * u_env_scale * (s.f0 * s.dfg_v.x + s.dfg_v.y);
     vec3 diffuse = irradiance * u_env_scale * s.albedo * (1.0 - s.metallic) * (1.0 - s.albedo_v);

@@ -163,6 +163,25 @@ def test_mesh_channels_wireframe_and_grid(viewport: Viewport, artifacts: Path) -
     assert changed_fraction(images["shaded"], no_grid) > 0.01
 
 
+def test_edits_render_coarse_then_refine(viewport: Viewport, qtbot) -> None:
+    """A run of edits (an exposure slider, a fit's previews) draws interactive
+    frames, then one full still frame once the edits pause."""
+    from models.scene import DisplaySettings
+
+    viewport.set_mesh(sphere_mesh())
+    viewport.frame_scene()
+    dark = to_array(viewport.grab_image())
+    w, h = viewport.physical_size()
+    for ev in (0.5, 1.0, 1.5, 2.0):
+        viewport.set_display(DisplaySettings(exposure_ev=ev))
+    assert viewport.render_scale == INTERACTIVE_SCALE
+    viewport.grab_image(refined=False)
+    assert viewport.last_render_size == (round(w * INTERACTIVE_SCALE), round(h * INTERACTIVE_SCALE))
+    qtbot.waitUntil(lambda: viewport.last_render_size == (w, h), timeout=3000)
+    bright = to_array(viewport.grab_image())
+    assert bright.mean() > dark.mean() + 5  # the edit is shown
+
+
 def test_double_click_recentres_orbit_on_the_object(viewport: Viewport, qtbot) -> None:
     viewport.set_mesh(sphere_mesh())
     viewport.frame_scene()
@@ -186,8 +205,11 @@ def test_a_new_environment_is_prefiltered_off_the_gui_thread(viewport: Viewport,
     monkeypatch.setattr(prefilter_module, "prefilter", lambda radiance: (time.sleep(1.0), real(radiance))[1])
     viewport.set_mesh(sphere_mesh())
     viewport.set_material(MaterialMaps.constant(8, albedo=(0.8, 0.8, 0.8), roughness=0.4))
-    viewport.set_environment(Environment.uniform(0.2, height=8, name="dim"))
+    dim_light = Environment.uniform(0.2, height=8, name="dim")
+    viewport.set_environment(dim_light)
     dim = to_array(viewport.grab_image())  # waits for this environment's tables
+    viewport.set_environment(dim_light)  # an edit: drawn as an interactive frame
+    dim_coarse = to_array(viewport.grab_image(refined=False))
     rows = np.linspace(4.0, 0.1, 32, dtype=np.float32)[:, None, None]
     bright = Environment(np.broadcast_to(rows * np.array([1.0, 0.6, 0.3], np.float32), (32, 64, 3)).copy(), name="warm")
     messages = []
@@ -197,7 +219,7 @@ def test_a_new_environment_is_prefiltered_off_the_gui_thread(viewport: Viewport,
     viewport.repaint()  # paints at once with the previous light: no prefiltering on this thread
     assert time.monotonic() - started < 0.5
     assert viewport.prefilter.pending(bright.radiance) and messages == ["Preparing lighting: warm…"]
-    assert np.abs(to_array(viewport.grabFramebuffer()).astype(int) - dim).max() <= 1  # still the old light
+    assert np.abs(to_array(viewport.grabFramebuffer()).astype(int) - dim_coarse).max() <= 1  # still the old light
     with qtbot.waitSignal(viewport.prefilter.ready, timeout=10000):
         pass
     assert messages[-1] == ""

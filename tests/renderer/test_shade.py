@@ -149,18 +149,25 @@ def test_split_sum_matches_monte_carlo_of_the_brdf(sky_textures, albedo, roughne
     assert float(((ours - reference).abs() / reference).max()) < tolerance
 
 
-def test_split_sum_of_rough_metals_is_approximate(sky_textures) -> None:
-    """Known limit of the split sum (N = V = R): rough metals are off by ~5-15%
-    at oblique views (the dominant-direction lookup keeps it there)."""
+def test_sampled_lobe_fixes_the_split_sum_on_rough_metals(sky_textures) -> None:
+    """Rough metals at oblique views: the classic split sum (one lookup through
+    a round lobe) is off by up to ~25%; the sampled lobe stays within 6% mean,
+    15% max, and halves the error at roughness 0.6 (renderer/specular_lobe.py)."""
     base, textures = sky_textures
+    classic = EnvironmentTextures(textures.specular, textures.irradiance, textures.dfg, lobe_samples=0)
     gen = torch.Generator().manual_seed(3)
     n = _unit(torch.randn(10, 3, generator=gen, dtype=DT))
     v = _views(n, gen)
-    for roughness in (0.6, 1.0):
+    errors = {}
+    for roughness in (0.3, 0.6, 1.0):
         material = _material(10, (1.0, 1.0, 1.0), roughness, 1.0)
         reference = _monte_carlo(base, n, v, material)
-        rel = (shade(_surface(n, v), material, textures)["shaded"] - reference).abs() / reference
-        assert float(rel.mean()) < 0.08 and float(rel.max()) < 0.3
+        for name, env in (("lobe", textures), ("classic", classic)):
+            rel = (shade(_surface(n, v), material, env)["shaded"] - reference).abs() / reference
+            errors[name, roughness] = (float(rel.mean()), float(rel.max()))
+        assert errors["lobe", roughness][0] < 0.06 and errors["lobe", roughness][1] < 0.15, errors
+    assert errors["classic", 0.6][1] > 0.2, errors  # the case the samples are for
+    assert errors["lobe", 0.6][0] < 0.5 * errors["classic", 0.6][0], errors
 
 
 # ---------------------------------------------------------------- conventions
@@ -190,7 +197,12 @@ def test_rotating_scene_and_environment_together_changes_nothing() -> None:
     turn = torch.from_numpy(rotation_y(40.0)).float()
     turned_env = EnvironmentTextures.from_environment(Environment(radiance, rotation_deg=40.0), width=32)
     turned = shade(_surface(n @ turn.T, v @ turn.T), material, turned_env)["shaded"]
-    assert torch.allclose(still, turned, rtol=1e-4, atol=1e-5)
+    # The lobe's sample pattern is oriented by v's tangential part; a view
+    # exactly along n has none, and its pattern sits in an arbitrary frame.
+    oblique = (n * v).sum(-1) < 0.9999
+    assert 0 < int((~oblique).sum()) < 100
+    assert torch.allclose(still[oblique], turned[oblique], rtol=1e-4, atol=1e-5)
+    assert torch.allclose(still[~oblique], turned[~oblique], rtol=0.05)
 
 
 def test_sample_texture_rows_uv_and_clamp() -> None:
