@@ -69,7 +69,7 @@ _SCENE_PARTS = ("mesh", "material", "environment", "lights", "display", "world_u
 # Edits that arrive in quick runs (sliders, drags, a fit's previews): drawn as
 # interactive frames until they pause, like a moving camera. A still frame
 # reads the environment 32 times per pixel (renderer/specular_lobe.py), which
-# software GL pays for (~0.2 s at 960x540 on llvmpipe; BENCHMARKS.md).
+# software GL pays for (~0.17 s at 960x540 on llvmpipe; BENCHMARKS.md).
 _EDITED_PARTS = frozenset({"material", "environment", "lights", "display"})
 
 

@@ -62,6 +62,16 @@ def sample_set(count: int) -> tuple[tuple[float, float], ...]:
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=8)
+def disk_points(count: int) -> tuple[tuple[float, float], ...]:
+    """The sample set on the unit disk, (sqrt(u0) cos(2 pi u1), sqrt(u0) sin(2 pi u1)):
+    constants, computed once here and handed to GLSL as a table."""
+    return tuple(
+        (math.sqrt(u0) * math.cos(2.0 * math.pi * u1), math.sqrt(u0) * math.sin(2.0 * math.pi * u1))
+        for u0, u1 in sample_set(count)
+    )
+
+
 def _dot(a: Tensor, b: Tensor) -> Tensor:
     return (a * b).sum(-1, keepdim=True)
 
@@ -120,7 +130,7 @@ def _lobe_radiance(
     Heitz's stretched view is vh = (alpha sin_v, 0, cos_v) / |.| with the
     orthonormal tangents t1 = (0, 1, 0) and t2 = vh x t1 = (-vh_z, 0, vh_x).
     """
-    u = torch.tensor(sample_set(count), dtype=n.dtype, device=n.device)[None]  # (1,K,2)
+    disk = torch.tensor(disk_points(count), dtype=n.dtype, device=n.device)  # (K,2)
     alpha = alpha_from_roughness(roughness)  # (N,1)
     a2 = alpha * alpha
     t, b = tangent_frame(n, v)
@@ -130,11 +140,9 @@ def _lobe_radiance(
     inv = torch.rsqrt(stretched * stretched + cos_v * cos_v)
     vh_x, vh_z = stretched * inv, cos_v * inv
     # A point on the unit disk, squeezed towards the visible half (Heitz 2018).
-    radius = u[..., 0].sqrt()  # (1,K)
-    phi = (2.0 * math.pi) * u[..., 1]
-    p1 = radius * torch.cos(phi)
+    p1, q = disk[None, :, 0], disk[None, :, 1]  # (1,K)
     blend = 0.5 * (1.0 + vh_z)
-    p2 = (1.0 - blend) * (1.0 - p1 * p1).clamp_min(0.0).sqrt() + blend * (radius * torch.sin(phi))  # (N,K)
+    p2 = (1.0 - blend) * (1.0 - p1 * p1).clamp_min(0.0).sqrt() + blend * q  # (N,K)
     p3 = (1.0 - p1 * p1 - p2 * p2).clamp_min(0.0).sqrt()
     # Hemisphere normal h = p1 t1 + p2 t2 + p3 vh, then unstretched: m ~ (alpha h_x, alpha h_y, h_z).
     h_x, h_y, h_z = p3 * vh_x - p2 * vh_z, p1, (p2 * vh_x + p3 * vh_z).clamp_min(0.0)

@@ -146,13 +146,17 @@ class MeshVariant:
     lobe_samples: int = specular_lobe.RENDER_SAMPLES
 
     def defines(self) -> dict[str, object]:
-        return {
+        defines: dict[str, object] = {
             "CHANNEL": CHANNELS.index(self.channel),
             "SHADOW_TAPS": int(self.shadow_taps),
             "VIEW_TRANSFORM": VIEW_TRANSFORMS.index(self.view_transform),
             "LINEAR_OUTPUT": int(bool(self.linear_output)),
             "LOBE_SAMPLES": int(self.lobe_samples),
         }
+        if self.lobe_samples > 0:
+            points = specular_lobe.disk_points(int(self.lobe_samples))
+            defines["LOBE_DISK_POINTS"] = "vec2[](" + ", ".join(f"vec2({x!r}, {y!r})" for x, y in points) + ")"
+        return defines
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,12 @@
 // The specular lobe, sampled: the GLSL mirror of renderer/specular_lobe.py's
 // lobe_radiance with the fixed sample set (see there for why and how).
-// LOBE_SAMPLE_BLUR is a define made from that module's SAMPLE_BLUR, and
-// LOBE_SAMPLES (> 0 where this is called) one of programs.MeshVariant's.
+// LOBE_SAMPLE_BLUR is a define made from that module's SAMPLE_BLUR;
+// LOBE_SAMPLES (> 0 where this is compiled) and LOBE_DISK, the sample set's
+// constant disk points (renderer.specular_lobe.disk_points), are
+// programs.MeshVariant's.
 // Needs common/brdf.glsl and common/environment.glsl.
 
-// radical_inverse_2(k) for k < 2^16: bits mirrored about the binary point.
-float radical_inverse(uint k) {
-    float bits = 0.0;
-    float scale = 0.5;
-    for (int i = 0; i < 16; ++i) {
-        bits += float(k & 1u) * scale;
-        k >>= 1u;
-        scale *= 0.5;
-    }
-    return bits;
-}
+#if LOBE_SAMPLES > 0
 
 // Tangent t (v's part along the surface; Duff et al. 2017's frame when v is
 // along n) and b = n x t: renderer.specular_lobe.tangent_frame.
@@ -31,6 +23,8 @@ void lobe_tangent_frame(vec3 n, vec3 v, out vec3 t, out vec3 b) {
 
 // Radiance averaged over the GGX lobe of (n, v, roughness); `fallback` where
 // no sample lies above the horizon.
+const vec2 LOBE_DISK[LOBE_SAMPLES] = LOBE_DISK_POINTS;
+
 vec3 specular_lobe_radiance(sampler3D stack, mat3 env_rotation, float levels,
                             vec3 n, vec3 v, float roughness, vec3 fallback) {
     float alpha = alpha_from_roughness(roughness);
@@ -51,10 +45,8 @@ vec3 specular_lobe_radiance(sampler3D stack, mat3 env_rotation, float levels,
     vec3 sum = vec3(0.0);
     float total = 0.0;
     for (int k = 0; k < LOBE_SAMPLES; ++k) {
-        float radius = sqrt((float(k) + 0.5) / float(LOBE_SAMPLES));
-        float phi = 2.0 * ENV_PI * radical_inverse(uint(k));
-        float p1 = radius * cos(phi);
-        float p2 = (1.0 - blend) * sqrt(max(1.0 - p1 * p1, 0.0)) + blend * (radius * sin(phi));
+        float p1 = LOBE_DISK[k].x;
+        float p2 = (1.0 - blend) * sqrt(max(1.0 - p1 * p1, 0.0)) + blend * LOBE_DISK[k].y;
         float p3 = sqrt(max(1.0 - p1 * p1 - p2 * p2, 0.0));
         float h_z = max(p2 * vh_x + p3 * vh_z, 0.0);
         vec3 m = vec3(alpha * (p3 * vh_x - p2 * vh_z), alpha * p1, h_z);
@@ -73,3 +65,5 @@ vec3 specular_lobe_radiance(sampler3D stack, mat3 env_rotation, float levels,
     }
     return total > 1e-6 ? sum / max(total, 1e-12) : fallback;
 }
+
+#endif
