@@ -34,7 +34,7 @@ from models.lighting import Environment, Lighting, PunctualLight
 from models.material import MaterialMaps
 from models.mesh import Mesh
 from models.scene import DisplaySettings, Scene
-from renderer.gl.context import create_standalone_context, renderer_string
+from renderer.gl.context import create_standalone_context, release_standalone_context, renderer_string
 from renderer.gl.scene_renderer import SceneRenderer
 
 RESOLUTIONS = ((1280, 720), (960, 540))
@@ -158,7 +158,7 @@ def run(frames: int = 15) -> tuple[list[Timing], str]:
                 results.append(Timing(name, len(scene.mesh.faces), width, height, mode, ms, cpu_ms))
     gl = renderer_string(ctx)
     renderer.release()
-    ctx.release()
+    release_standalone_context(ctx)
     return results, gl
 
 

@@ -215,7 +215,9 @@ class Renderers:
         self._gl.clear()
         if self._ctx is not None:
             try:
-                self._ctx.release()
+                from renderer.gl.context import release_standalone_context
+
+                release_standalone_context(self._ctx)
             except Exception:
                 log.debug("releasing the export context failed", exc_info=True)
             self._ctx = None

@@ -6,7 +6,13 @@ through EGL so that no X server or window is needed.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import logging
+
 import moderngl
+
+log = logging.getLogger(__name__)
 
 MIN_GL_VERSION = 330
 
@@ -18,7 +24,9 @@ def create_standalone_context(require: int = MIN_GL_VERSION) -> moderngl.Context
     In the GUI, create and use it on a worker thread, never the GUI thread:
     with Mesa, a thread that has made an EGL context current can no longer
     make Qt's GLX contexts current (the viewport goes blank). GLX standalone
-    contexts are no way out: Xlib from a second thread crashes.
+    contexts are no way out: Xlib from a second thread crashes. Release it
+    with `release_standalone_context`, which also gives the thread back to
+    GLX.
     """
     errors: list[str] = []
     for kwargs in ({"backend": "egl"}, {}):
@@ -29,6 +37,35 @@ def create_standalone_context(require: int = MIN_GL_VERSION) -> moderngl.Context
             continue
         return ctx
     raise RuntimeError("could not create an OpenGL context: " + "; ".join(errors))
+
+
+def release_standalone_context(ctx: moderngl.Context) -> None:
+    """Release a context from `create_standalone_context` and unbind EGL from
+    the calling thread. moderngl's release leaves the EGL context current,
+    and while it is, Mesa will not make a GLX context current on that thread:
+    a Qt viewport opened afterwards on the same thread never paints."""
+    ctx.release()
+    _release_egl_thread()
+
+
+def _release_egl_thread() -> None:
+    """eglMakeCurrent(no context) + eglReleaseThread on the calling thread;
+    nothing where libEGL is absent or no EGL context is current."""
+    name = ctypes.util.find_library("EGL") or "libEGL.so.1"
+    try:
+        egl = ctypes.CDLL(name)
+    except OSError:
+        return
+    egl.eglGetCurrentContext.restype = ctypes.c_void_p
+    egl.eglGetCurrentDisplay.restype = ctypes.c_void_p
+    egl.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
+    egl.eglMakeCurrent.restype = ctypes.c_uint
+    egl.eglReleaseThread.restype = ctypes.c_uint
+    if not egl.eglGetCurrentContext():
+        return
+    display = egl.eglGetCurrentDisplay()
+    if not egl.eglMakeCurrent(display, None, None, None) or not egl.eglReleaseThread():
+        log.debug("could not unbind the EGL context from this thread")
 
 
 def renderer_string(ctx: moderngl.Context) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 
 from models.camera import Camera
 from models.scene import Scene
-from renderer.gl.context import create_standalone_context
+from renderer.gl.context import create_standalone_context, release_standalone_context
 from renderer.gl.scene_renderer import SceneRenderer
 
 
@@ -63,7 +63,7 @@ class OffscreenRenderer:
         self._color.release()
         self._depth.release()
         if self._owns_context:
-            self.ctx.release()
+            release_standalone_context(self.ctx)
 
     def __enter__(self) -> "OffscreenRenderer":
         return self

@@ -321,3 +321,26 @@ def test_grid_is_hidden_behind_the_object(viewport: Viewport, pitch_deg: float, 
     grid_px = np.abs(with_grid.astype(int) - without).max(-1) > 2
     assert grid_px[~obj].mean() > 0.01, "the grid shows around the object"
     assert not grid_px[obj].any(), "the grid must not draw over the object"
+
+
+def test_paints_after_a_standalone_context_on_the_same_thread(qtbot) -> None:
+    """Exports and tests make EGL contexts; once released the usual way, a
+    viewport opened later on the same thread must still paint (while an EGL
+    context stays current there, Mesa refuses Qt's GLX context)."""
+    from renderer.gl.context import create_standalone_context, release_standalone_context
+
+    ctx = create_standalone_context()
+    fbo = ctx.simple_framebuffer((8, 8))
+    fbo.use()
+    fbo.clear(1.0, 0.5, 0.0, 1.0)
+    assert fbo.read(components=3)[:3] == bytes([255, 128, 0])
+    fbo.release()
+    release_standalone_context(ctx)
+    vp = Viewport()
+    qtbot.addWidget(vp)
+    vp.resize(160, 120)
+    vp.show()
+    qtbot.waitExposed(vp)
+    qtbot.waitUntil(lambda: vp.frames_rendered > 0, timeout=5000)
+    assert vp.gl_error is None
+    assert to_array(vp.grab_image()).mean() > 10

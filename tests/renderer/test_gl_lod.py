@@ -9,6 +9,7 @@ import pytest
 from models.lighting import Lighting
 from models.scene import DisplaySettings, Scene
 from renderer.gl.lod import cluster_decimate
+from renderer.gl.context import release_standalone_context
 from tests.renderer.test_gl_scenes import gl_context_or_skip, orbit_camera, procedural_sky, uv_sphere, varied_material
 
 
@@ -53,4 +54,4 @@ def test_interactive_frames_draw_the_stand_in() -> None:
         assert np.abs(moving - still).mean() < 0.03
         offscreen.release()
     finally:
-        ctx.release()
+        release_standalone_context(ctx)

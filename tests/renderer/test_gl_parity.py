@@ -24,6 +24,7 @@ from renderer.raster import rasterize
 from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
 from renderer.texture import sample_texture
 from renderer.tonemap import display
+from renderer.gl.context import release_standalone_context
 from tests.renderer.test_gl_scenes import (
     downsample_equirect,
     gl_context_or_skip,
@@ -62,7 +63,7 @@ def offscreen():
     renderer.renderer.shadows = False  # torch shade() without visibility is unshadowed
     yield renderer
     renderer.release()
-    ctx.release()
+    release_standalone_context(ctx)
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from models.scene import DisplaySettings, Scene
 from renderer.envmap import sample_equirect
 from renderer.gbuffer import pixel_directions
 from renderer.tonemap import display, encode_srgb
+from renderer.gl.context import release_standalone_context
 from tests.renderer.test_gl_scenes import gl_context_or_skip, orbit_camera, procedural_sky, torus, uv_sphere, varied_material
 
 pytestmark = pytest.mark.gl
@@ -35,7 +36,7 @@ W, H = 96, 72
 def ctx():
     context = gl_context_or_skip()
     yield context
-    context.release()
+    release_standalone_context(context)
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from renderer.gl.shader_source import ShaderSourceError, load_program_source, preprocess
+from renderer.gl.context import release_standalone_context
 from tests.renderer.test_gl_scenes import gl_context_or_skip
 
 
@@ -116,4 +117,4 @@ def test_shipped_programs_compile_and_errors_name_the_included_file(tmp_path: Pa
             compile_program(ctx, "broken.glsl", root=tmp_path)
         programs.release()
     finally:
-        ctx.release()
+        release_standalone_context(ctx)
