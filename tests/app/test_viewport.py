@@ -327,7 +327,10 @@ def test_paints_after_a_standalone_context_on_the_same_thread(qtbot) -> None:
     """Exports and tests make EGL contexts; once released the usual way, a
     viewport opened later on the same thread must still paint (while an EGL
     context stays current there, Mesa refuses Qt's GLX context)."""
-    from renderer.gl.context import create_standalone_context, release_standalone_context
+    from renderer.gl.context import (
+        create_standalone_context,
+        release_standalone_context,
+    )
 
     ctx = create_standalone_context()
     fbo = ctx.simple_framebuffer((8, 8))
