@@ -70,6 +70,8 @@ class ExportRequest:
     center: tuple[float, float, float] = (0.0, 0.0, 0.0)
     up: tuple[float, float, float] = (0.0, 1.0, 0.0)
     basename: str = "render"
+    supersample: int = 2
+    """Anti-aliasing: each pixel is the mean of supersample^2 sub-pixels (1: off)."""
     extra: dict = field(default_factory=dict)
 
     def validate(self) -> ExportRequest:
@@ -87,6 +89,8 @@ class ExportRequest:
                 problems.append("a turntable needs at least one frame")
             if self.kind == "captures" and not 0.01 <= self.scale <= 8:
                 problems.append("capture scale must be within 0.01..8")
+            if not 1 <= self.supersample <= 4:
+                problems.append(f"anti-aliasing of {self.supersample}x{self.supersample} samples is out of range (1..4)")
         if problems:
             raise ExportError(self.folder, "; ".join(problems))
         return self
@@ -168,8 +172,9 @@ class Renderers:
     """Offscreen renderers per image size, made on the thread that uses them;
     torch when OpenGL is unavailable (`engine` says which ran)."""
 
-    def __init__(self, engine: Literal["auto", "gl", "torch"] = "auto"):
+    def __init__(self, engine: Literal["auto", "gl", "torch"] = "auto", supersample: int = 1):
         self.engine = engine
+        self.supersample = supersample
         self._gl: dict[tuple[int, int], object] = {}
         self._ctx = None
         self._torch = None
@@ -194,7 +199,7 @@ class Renderers:
             self._ctx = create_standalone_context()
         key = (camera.width, camera.height)
         if key not in self._gl:
-            self._gl[key] = OffscreenRenderer(camera.width, camera.height, ctx=self._ctx)
+            self._gl[key] = OffscreenRenderer(camera.width, camera.height, ctx=self._ctx, supersample=self.supersample)
         self.engine = "gl"
         return self._gl[key].render(scene, camera, linear=linear)  # type: ignore[attr-defined]
 
@@ -204,7 +209,7 @@ class Renderers:
         if self._torch is None or self._torch_scene is not scene:
             self._torch = SceneRenderer.create(scene)
             self._torch_scene = scene
-        return self._torch.render(camera, linear=linear)
+        return self._torch.render(camera, linear=linear, supersample=self.supersample)
 
     def release(self) -> None:
         for r in self._gl.values():
@@ -262,7 +267,7 @@ def run_export(
         scene = replace(scene, display=replace(scene.display, background="transparent"))
     jobs = _frames(request)
     own = render is None
-    render_fn = render or Renderers()
+    render_fn = render or Renderers(supersample=request.supersample)
     video_frames: list[np.ndarray] = []
     total = len(jobs) + (1 if request.video else 0)
     try:

@@ -80,6 +80,12 @@ def test_render_writes_rgba_images_named_after_frames(fitted_scene: Path, tmp_pa
     alpha = rgba[..., 3]
     assert alpha.max() == 255 and alpha.min() == 0  # the object, and transparent background
     assert rgba[alpha == 255, :3].mean() > 5  # lit, not black
+    assert ((alpha > 0) & (alpha < 255)).any()  # anti-aliased silhouette by default
+    hard = tmp_path / "hard"
+    assert main.main(["render", str(fitted_scene), "--cameras", str(cameras), "--out", str(hard),
+                      "--engine", "torch", "--supersample", "1"]) == 0
+    with Image.open(hard / "view_0.png") as im:
+        assert set(np.unique(np.asarray(im)[..., 3])) == {0, 255}
 
     exr = tmp_path / "exr"
     assert main.main(["render", str(fitted_scene), "--cameras", str(cameras), "--out", str(exr),

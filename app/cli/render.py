@@ -37,6 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--background", choices=("transparent", "environment", "color"), default="transparent",
                         help="what fills pixels the object does not cover")
     parser.add_argument("--size", default=None, metavar="WxH", help="image size when the cameras file gives none")
+    parser.add_argument("--supersample", type=int, default=2, choices=(1, 2, 3, 4), metavar="N",
+                        help="anti-aliasing: each pixel averages N x N sub-pixels (1: off; default 2)")
     parser.add_argument("--device", default=None, help="torch device for --engine torch")
 
 
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RelitError(out, f"cannot create folder ({exc.strerror or exc})") from exc
-    render = _engine(args.engine, scene, args.device)
+    render = _engine(args.engine, scene, args.device, args.supersample)
     linear = args.format == "exr"
     from models.imageio import save_exr, save_png
 
@@ -185,19 +187,19 @@ def _parse_size(text: str | None) -> tuple[int, int] | None:
     return w, h
 
 
-def _engine(name: str, scene, device: str | None):
+def _engine(name: str, scene, device: str | None, supersample: int = 1):
     """A function (camera, linear) -> RGBA (H,W,4) float32."""
     if name in ("auto", "gl"):
-        gl = _gl_engine(scene, required=name == "gl")
+        gl = _gl_engine(scene, required=name == "gl", supersample=supersample)
         if gl is not None:
             return gl
     from models.render_scene import SceneRenderer
 
     renderer = SceneRenderer.create(scene, device)
-    return lambda camera, linear: renderer.render(camera, linear=linear)
+    return lambda camera, linear: renderer.render(camera, linear=linear, supersample=supersample)
 
 
-def _gl_engine(scene, required: bool):
+def _gl_engine(scene, required: bool, supersample: int = 1):
     try:
         from renderer.gl.offscreen import OffscreenRenderer
     except ImportError as exc:
@@ -209,13 +211,12 @@ def _gl_engine(scene, required: bool):
     def render(camera: Camera, linear: bool) -> np.ndarray:
         key = (camera.width, camera.height)
         if key not in renderers:
-            renderers[key] = OffscreenRenderer(*key)
+            renderers[key] = OffscreenRenderer(*key, supersample=supersample)
         image = renderers[key].render(scene, camera, channel="shaded", linear=linear)
         return np.asarray(image, np.float32)
 
     try:  # fail over to torch when no GL context can be made here
-        probe = OffscreenRenderer(8, 8)
-        del probe
+        OffscreenRenderer(8, 8).release()
     except Exception as exc:
         if required:
             raise RelitError(None, f"cannot create an OpenGL context ({type(exc).__name__}: {exc}); use --engine torch") from None

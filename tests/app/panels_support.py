@@ -129,7 +129,7 @@ def viewport_pixels(panels) -> np.ndarray:
     return data[:, : w * 4].reshape(h, w, 4)[..., :3].astype(np.float32)
 
 
-def render_offscreen_in_worker(scene: Scene, camera, width: int, height: int) -> np.ndarray:
+def render_offscreen_in_worker(scene: Scene, camera, width: int, height: int, supersample: int = 1) -> np.ndarray:
     """An OffscreenRenderer frame made on a worker thread: a standalone (EGL)
     context must never be current on the GUI thread (renderer/gl/context.py)."""
     from PySide6.QtWidgets import QApplication
@@ -140,7 +140,7 @@ def render_offscreen_in_worker(scene: Scene, camera, width: int, height: int) ->
 
     def work() -> None:
         try:
-            with OffscreenRenderer(width, height) as r:
+            with OffscreenRenderer(width, height, supersample=supersample) as r:
                 out["image"] = r.render(scene, camera)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the test thread
             out["error"] = exc

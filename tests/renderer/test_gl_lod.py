@@ -8,8 +8,8 @@ import pytest
 
 from models.lighting import Lighting
 from models.scene import DisplaySettings, Scene
-from renderer.gl.lod import cluster_decimate
 from renderer.gl.context import release_standalone_context
+from renderer.gl.lod import cluster_decimate
 from tests.renderer.test_gl_scenes import gl_context_or_skip, orbit_camera, procedural_sky, uv_sphere, varied_material
 
 

@@ -20,11 +20,11 @@ import torch
 
 from models.lighting import Environment, Lighting, PunctualLight
 from models.scene import DisplaySettings, Scene
+from renderer.gl.context import release_standalone_context
 from renderer.raster import rasterize
 from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
 from renderer.texture import sample_texture
 from renderer.tonemap import display
-from renderer.gl.context import release_standalone_context
 from tests.renderer.test_gl_scenes import (
     downsample_equirect,
     gl_context_or_skip,

@@ -23,8 +23,8 @@ from models.mesh import Mesh
 from models.scene import DisplaySettings, Scene
 from renderer.envmap import sample_equirect
 from renderer.gbuffer import pixel_directions
-from renderer.tonemap import display, encode_srgb
 from renderer.gl.context import release_standalone_context
+from renderer.tonemap import display, encode_srgb
 from tests.renderer.test_gl_scenes import gl_context_or_skip, orbit_camera, procedural_sky, torus, uv_sphere, varied_material
 
 pytestmark = pytest.mark.gl
@@ -92,6 +92,30 @@ def test_transparent_background_has_zero_alpha_outside(offscreen, sky) -> None:
     assert set(np.unique(alpha)) == {0.0, 1.0}
     assert alpha[0, 0] == 0.0 and alpha[H // 2, W // 2] == 1.0
     assert np.all(image[alpha == 0, :3] == 0.0)
+
+
+def test_supersampling_is_the_box_filtered_large_frame(ctx, sky) -> None:
+    """An anti-aliased render equals the frame at s times the size, box-filtered
+    with alpha weights: soft silhouettes, straight colour, same interior."""
+    from renderer.gl.offscreen import OffscreenRenderer, box_filter_rgba
+
+    camera = Camera.look_at(np.array([0.4, 0.3, 3.0]), np.zeros(3), np.array([0, 1.0, 0]), W, H, 0.8)
+    scene = sphere_scene(sky, background="transparent")
+    with OffscreenRenderer(W, H, ctx=ctx, supersample=3) as aa, OffscreenRenderer(3 * W, 3 * H, ctx=ctx) as big, \
+            OffscreenRenderer(W, H, ctx=ctx) as plain:
+        soft = aa.render(scene, camera)
+        large = big.render(scene, camera.scaled(3))
+        hard = plain.render(scene, camera)
+    assert soft.shape == hard.shape == (H, W, 4)
+    np.testing.assert_allclose(soft, box_filter_rgba(large, 3), atol=1e-5)
+    assert set(np.unique(hard[..., 3])) <= {0.0, 1.0}
+    edge = (soft[..., 3] > 0.05) & (soft[..., 3] < 0.95)
+    assert edge.sum() > 20  # a sphere's rim is partly covered
+    assert abs(soft[..., 3].sum() - hard[..., 3].sum()) < 0.02 * hard[..., 3].sum()
+    rim = edge & (hard[..., 3] == 1)
+    assert np.abs(soft[rim, :3] - hard[rim, :3]).mean() < 0.1  # straight colour: no fade to black
+    inside = (soft[..., 3] == 1) & (hard[..., 3] == 1)
+    assert np.abs(soft[inside, :3] - hard[inside, :3]).mean() < 0.01
 
 
 def test_color_background_is_the_colour(offscreen, sky) -> None:

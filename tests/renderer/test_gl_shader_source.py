@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from renderer.gl.shader_source import ShaderSourceError, load_program_source, preprocess
 from renderer.gl.context import release_standalone_context
+from renderer.gl.shader_source import ShaderSourceError, load_program_source, preprocess
 from tests.renderer.test_gl_scenes import gl_context_or_skip
 
 
