@@ -13,8 +13,10 @@ Each image is shaded once per *material source*:
 
 - `ours`: the fitted maps, looked up through Relit's G-buffer UVs;
 - `oracle`: the ground-truth maps at full resolution, looked up through
-  the same UVs (they equal the AOV's UVs wherever both exist: the upper
-  bound of Relit's shading model against Mitsuba's path tracer);
+  the same UVs when the mesh is the given one (they then equal the AOV's
+  UVs), through each pixel's AOV UV on a reconstructed mesh (its own
+  atlas): the upper bound of Relit's shading model against Mitsuba's path
+  tracer;
 - `gt_albedo`: ground-truth albedo with the fitted roughness/metallic, and
   `gt_rough_metal`: fitted albedo with the ground-truth roughness/metallic
   (which of the fitted maps costs how much);
@@ -233,7 +235,8 @@ def evaluate(scene: Scene, gt: GroundTruth, device: str | torch.device = "cpu", 
             for name, value in maps.items():
                 put(materials, f"{source}/{name}", _scatter(sel, value.cpu().numpy()))
         sel_masks.append(sel)
-        per_view.append(_subpixels(scene.mesh, cam, sel, fit_maps, gt, rot, shift, device))
+        same_uv = bool(np.median(np.abs(s.uv.cpu().numpy() - uv).max(-1)) < 1e-3) if len(flat) else False
+        per_view.append(_subpixels(scene.mesh, cam, sel, gt.uv[k] if not same_uv else None, fit_maps, gt, rot, shift, device))
 
     # Materials: fitted (and the texture-resolution ceiling) vs the truth.
     material_scores = {}
@@ -313,7 +316,13 @@ class _SubPixels:
         return big.reshape(h, f, w, f, -1).mean((1, 3))
 
 
-def _subpixels(mesh, cam: Camera, sel: np.ndarray, fit_maps: torch.Tensor, gt: GroundTruth, rot, shift, device) -> _SubPixels:
+def _subpixels(
+    mesh, cam: Camera, sel: np.ndarray, pixel_uv: np.ndarray | None, fit_maps: torch.Tensor, gt: GroundTruth, rot, shift, device
+) -> _SubPixels:
+    """Sub-pixels of `sel`. The ground-truth maps are read through the mesh's
+    own UVs when they are the ground truth's (`pixel_uv` None: the given
+    mesh), else (a reconstructed mesh has its own atlas) through the AOV UV
+    (H, W, 2) of each sub-pixel's pixel."""
     from renderer.raster import rasterize
     from renderer.shade import SurfaceSample
     from renderer.texture import sample_texture
@@ -328,6 +337,9 @@ def _subpixels(mesh, cam: Camera, sel: np.ndarray, fit_maps: torch.Tensor, gt: G
     with torch.no_grad():
         fit = sample_texture(fit_maps, s.uv).clamp(0, 1)
     uv = s.uv.cpu().numpy()
+    if pixel_uv is not None:
+        ys, xs = np.divmod(flat, sel.shape[1] * f)
+        uv = pixel_uv[ys // f, xs // f]
     truth = {n: torch.as_tensor(sample_texture_np(t, uv), dtype=torch.float32, device=device).reshape(len(flat), -1)
              for n, t in (("albedo", gt.albedo), ("roughness", gt.roughness), ("metallic", gt.metallic))}
     sources = {"ours": {"albedo": fit[:, :3], "roughness": fit[:, 3:4], "metallic": fit[:, 4:5]}, "gt": truth}

@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--artifacts", default=str(REPO / "test-artifacts"))
     p.add_argument("--preset", choices=["default", "fast"], default="default")
     p.add_argument("--steps-scale", type=float, default=1.0, help="multiply every stage's steps")
+    p.add_argument("--stages", default=None, metavar="R:STEPS[:RAYS],...",
+                   help="replace the coarse-to-fine stages, e.g. 48:300,80:400,128:500:4096")
+    p.add_argument("--mesh-resolution", type=int, default=None, help="marching-cubes grid (default: the last stage's)")
     p.add_argument("--time-budget", type=float, default=0.0, help="refinement seconds (0: none)")
     p.add_argument("--max-views", type=int, default=0)
     p.add_argument("--no-masks", action="store_true", help="ignore masks (mask-free path)")
@@ -56,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     artifacts.mkdir(parents=True, exist_ok=True)
     config = ReconstructionConfig() if args.preset == "default" else ReconstructionConfig.fast()
+    if args.stages:
+        config = replace(config, stages=_parse_stages(args.stages))
+    if args.mesh_resolution is not None:
+        config = replace(config, mesh=replace(config.mesh, resolution=args.mesh_resolution))
     config = replace(
         config,
         stages=tuple(replace(s, steps=max(1, round(s.steps * args.steps_scale))) for s in config.stages),
@@ -97,6 +104,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {json.dumps(report.get('metrics', {}))} timings {result.timings}", flush=True)
         preview(capture, mesh, artifacts / f"reconstruction_{name}.png")
     return 0
+
+
+def _parse_stages(text: str) -> tuple:
+    """'48:300,128:500:4096' -> StageConfig tuple (resolution, steps, rays per batch)."""
+    from models.reconstruction.config import StageConfig
+
+    stages = []
+    for item in text.split(","):
+        parts = [int(x) for x in item.split(":")]
+        if len(parts) not in (2, 3):
+            raise SystemExit(f"--stages: {item!r} is not RESOLUTION:STEPS[:RAYS]")
+        stages.append(StageConfig(parts[0], parts[1], rays_per_batch=parts[2] if len(parts) == 3 else 0))
+    return tuple(stages)
 
 
 def _save_ply(path: Path, mesh) -> None:
