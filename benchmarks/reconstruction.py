@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stages", default=None, metavar="R:STEPS[:RAYS],...",
                    help="replace the coarse-to-fine stages, e.g. 48:300,80:400,128:500:4096")
     p.add_argument("--mesh-resolution", type=int, default=None, help="marching-cubes grid (default: the last stage's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                   help="override a ReconstructionConfig field (dotted, JSON value), e.g. --set loss.smoothness=0.05")
     p.add_argument("--time-budget", type=float, default=0.0, help="refinement seconds (0: none)")
     p.add_argument("--max-views", type=int, default=0)
     p.add_argument("--no-masks", action="store_true", help="ignore masks (mask-free path)")
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     config = ReconstructionConfig() if args.preset == "default" else ReconstructionConfig.fast()
     if args.stages:
         config = replace(config, stages=_parse_stages(args.stages))
+    for item in args.settings:
+        config = _override(config, item)
     if args.mesh_resolution is not None:
         config = replace(config, mesh=replace(config.mesh, resolution=args.mesh_resolution))
     config = replace(
@@ -104,6 +108,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: {json.dumps(report.get('metrics', {}))} timings {result.timings}", flush=True)
         preview(capture, mesh, artifacts / f"reconstruction_{name}.png")
     return 0
+
+
+def _override(config, item: str):
+    """A copy of a (nested, frozen) dataclass with one dotted 'key=json' field replaced."""
+    key, sep, value = item.partition("=")
+    if not sep:
+        raise SystemExit(f"--set {item!r}: expected key=value")
+    head, _, rest = key.partition(".")
+    if not hasattr(config, head):
+        raise SystemExit(f"--set {item!r}: no field {head!r} in {type(config).__name__}")
+    if rest:
+        return replace(config, **{head: _override(getattr(config, head), f"{rest}={value}")})
+    return replace(config, **{head: json.loads(value)})
 
 
 def _parse_stages(text: str) -> tuple:

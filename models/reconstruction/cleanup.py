@@ -1,5 +1,6 @@
 """Mesh cleanup after marching cubes: keep the largest connected piece, close
-holes, drop unused vertices, decimate to a face budget.
+holes, drop unused vertices, decimate to a face budget, smooth away the
+grid's lumps (Laplacian smoothing).
 
 Decimation is quadric edge collapse (Garland & Heckbert) via the
 `fast-simplification` package; it keeps a closed mesh closed in practice,
@@ -129,6 +130,33 @@ def decimate(vertices: np.ndarray, faces: np.ndarray, target_faces: int) -> tupl
         np.ascontiguousarray(vertices, np.float64), np.ascontiguousarray(faces, np.int32), target_count=int(target_faces)
     )
     return compact(v, f)
+
+
+def laplacian_smooth(vertices: np.ndarray, faces: np.ndarray, passes: int, weight: float = 0.5) -> np.ndarray:
+    """Vertices after `passes` umbrella-operator passes (each moves a vertex
+    `weight` of the way to its neighbours' mean): removes the voxel-scale
+    lumps that an SDF grid fitted to noisy photos leaves. Two passes measured
+    best (benchmark meshes: WaterBottle per-pixel normal error 6.42 -> 6.09
+    deg, Avocado 5.67 -> 5.18, DamagedHelmet 14.69 -> 14.61; Chamfer
+    unchanged to 0.01% of the radius). Taubin's non-shrinking lambda|mu
+    variant did less (WaterBottle 6.15-6.25, Avocado 5.45-5.53), and more
+    passes start to round real edges."""
+    v = np.asarray(vertices, np.float64)
+    if passes <= 0 or len(faces) == 0:
+        return v.astype(np.float32)
+    f = np.asarray(faces, np.int64)
+    rows = np.concatenate([f[:, 0], f[:, 1], f[:, 2], f[:, 1], f[:, 2], f[:, 0]])
+    cols = np.concatenate([f[:, 1], f[:, 2], f[:, 0], f[:, 0], f[:, 1], f[:, 2]])
+    adj = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(v), len(v))).tocsr()
+    adj.data[:] = 1.0  # an edge shared by two faces counts once
+    degree = np.asarray(adj.sum(1)).ravel()
+    lonely = degree == 0
+    degree[lonely] = 1.0
+    for _ in range(passes):
+        mean = adj @ v / degree[:, None]
+        mean[lonely] = v[lonely]
+        v = v + weight * (mean - v)
+    return v.astype(np.float32)
 
 
 def clean(

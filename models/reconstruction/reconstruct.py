@@ -264,7 +264,7 @@ def reconstruct_views(
 
 def extract_mesh(sdf: torch.Tensor, spec: GridSpec, frame: Frame, config: ReconstructionConfig, uv: bool = True) -> Mesh:
     """Marching cubes of `sdf` (R, R, R) + cleanup (+ UV atlas) -> world Mesh."""
-    from models.reconstruction.cleanup import clean
+    from models.reconstruction.cleanup import clean, laplacian_smooth
     from models.reconstruction.marching import marching_cubes
 
     mc = config.mesh
@@ -275,6 +275,7 @@ def extract_mesh(sdf: torch.Tensor, spec: GridSpec, frame: Frame, config: Recons
     if len(f) == 0:
         raise RelitError(None, "reconstruction produced no surface (the grid is empty or full)")
     v, f = clean(v, f, mc.target_faces, mc.keep_largest, mc.fill_holes)
+    v = laplacian_smooth(v, f, mc.smoothing_passes)
     mesh = Mesh.from_arrays(frame.to_world(v), f)
     if uv and mc.uv_resolution > 0:
         from models.uv_atlas import ensure_uv
