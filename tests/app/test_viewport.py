@@ -29,15 +29,20 @@ def changed_fraction(a: np.ndarray, b: np.ndarray) -> float:
     return float((np.abs(a.astype(int) - b.astype(int)).max(-1) > 8).mean())
 
 
-@pytest.fixture
-def viewport(qtbot) -> Viewport:
+def open_viewport(qtbot, width: int = 320, height: int = 240) -> Viewport:
+    """A shown viewport that has painted its first frame."""
     vp = Viewport()
     qtbot.addWidget(vp)
-    vp.resize(320, 240)
+    vp.resize(width, height)
     vp.show()
     qtbot.waitExposed(vp)
     qtbot.waitUntil(lambda: vp.frames_rendered > 0, timeout=5000)
     return vp
+
+
+@pytest.fixture
+def viewport(qtbot) -> Viewport:
+    return open_viewport(qtbot)
 
 
 def wheel(widget, steps: int) -> None:
@@ -339,11 +344,6 @@ def test_paints_after_a_standalone_context_on_the_same_thread(qtbot) -> None:
     assert fbo.read(components=3)[:3] == bytes([255, 128, 0])
     fbo.release()
     release_standalone_context(ctx)
-    vp = Viewport()
-    qtbot.addWidget(vp)
-    vp.resize(160, 120)
-    vp.show()
-    qtbot.waitExposed(vp)
-    qtbot.waitUntil(lambda: vp.frames_rendered > 0, timeout=5000)
+    vp = open_viewport(qtbot, 160, 120)
     assert vp.gl_error is None
     assert to_array(vp.grab_image()).mean() > 10
