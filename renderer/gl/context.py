@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 import moderngl
@@ -48,20 +49,27 @@ def release_standalone_context(ctx: moderngl.Context) -> None:
     _release_egl_thread()
 
 
-def _release_egl_thread() -> None:
-    """eglMakeCurrent(no context) + eglReleaseThread on the calling thread;
-    nothing where libEGL is absent or no EGL context is current."""
-    name = ctypes.util.find_library("EGL") or "libEGL.so.1"
+@functools.cache
+def _egl() -> ctypes.CDLL | None:
+    """libEGL with the prototypes `_release_egl_thread` uses, loaded once;
+    None where it is absent."""
     try:
-        egl = ctypes.CDLL(name)
+        egl = ctypes.CDLL(ctypes.util.find_library("EGL") or "libEGL.so.1")
     except OSError:
-        return
+        return None
     egl.eglGetCurrentContext.restype = ctypes.c_void_p
     egl.eglGetCurrentDisplay.restype = ctypes.c_void_p
     egl.eglMakeCurrent.argtypes = [ctypes.c_void_p] * 4
     egl.eglMakeCurrent.restype = ctypes.c_uint
     egl.eglReleaseThread.restype = ctypes.c_uint
-    if not egl.eglGetCurrentContext():
+    return egl
+
+
+def _release_egl_thread() -> None:
+    """eglMakeCurrent(no context) + eglReleaseThread on the calling thread;
+    nothing where libEGL is absent or no EGL context is current."""
+    egl = _egl()
+    if egl is None or not egl.eglGetCurrentContext():
         return
     display = egl.eglGetCurrentDisplay()
     if not egl.eglMakeCurrent(display, None, None, None) or not egl.eglReleaseThread():
