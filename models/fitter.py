@@ -64,6 +64,8 @@ LOG_RADIANCE_LIMIT = 30.0
 ENV_LEVELS = 6
 """Prefiltered roughness levels of the fitted environment (as the renderers use)."""
 HDR_SUFFIXES = (".exr", ".hdr", ".pic", ".rgbe")
+VALIDATION_SAMPLES = 1 << 16
+"""Fixed pixels on which the metallic starts are compared (FitConfig.metallic_trials)."""
 # Columns of the packed sample table.
 _POS, _NRM, _VIEW, _UV, _AO, _RGB = slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 11), slice(11, 12), slice(12, 15)
 
@@ -138,6 +140,13 @@ class Fitter:
         self.last_total = math.nan
         self.last_psnr = math.nan
         self.skipped_steps = 0
+        # Metallic starts (FitConfig.metallic_trials): which one is running,
+        # where it began, the validation loss of each finished one, the best.
+        self.start_index = 0
+        self.start_step = 0
+        self.start_s = 0.0
+        self.start_losses: list[float] = []
+        self._best_start: tuple[int, dict[str, Tensor]] | None = None
         self._lock = threading.RLock()
         self._ready = False
 
@@ -204,6 +213,10 @@ class Fitter:
         self.uv_mask = uv_coverage_mask(mesh, cfg.texture_resolution)
         self.hdr = self._loss_is_hdr()
         self._build_samples()
+        picker = torch.Generator(device=self.device)
+        picker.manual_seed(cfg.seed + 1)
+        count = self.samples.shape[0]
+        self.validation_idx = torch.randperm(count, generator=picker, device=self.device)[:VALIDATION_SAMPLES]
         self._init_parameters()
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(cfg.seed)
@@ -263,6 +276,7 @@ class Fitter:
         self.patch_origins = torch.cat(patch_origins) if patch_origins else None
 
     def _init_parameters(self) -> None:
+        """Fresh parameters and optimiser for the current metallic start."""
         cfg = self.config
         dev = self.device
         data = self.samples
@@ -286,7 +300,7 @@ class Fitter:
         self.params: dict[str, Tensor] = {
             "albedo": logit(albedo_init).permute(2, 0, 1).contiguous(),  # (3,R,R)
             "roughness": torch.full((1, r, r), float(logit(torch.tensor(cfg.initial_roughness))), device=dev),
-            "metallic": torch.full((1, r, r), float(logit(torch.tensor(cfg.initial_metallic))), device=dev),
+            "metallic": torch.full((1, r, r), float(logit(torch.tensor(cfg.metallic_starts[self.start_index]))), device=dev),
             "environment": torch.full((cfg.env_height, 2 * cfg.env_height, 3), math.log(level), device=dev),
         }
         if cfg.per_image_exposure:
@@ -326,9 +340,13 @@ class Fitter:
             t0 = time.perf_counter()
             self.step()
             self.elapsed_s += time.perf_counter() - t0
+            if self._start_over() and not self._done():
+                self._next_start()
             if self.step_count % every == 0:
                 self._emit()
         self.state = "cancelled" if self.cancel_event.is_set() and not self._done() else "finished"
+        if self.state == "finished":
+            self._keep_best_start()
         self._emit(message=self.state)
         return self.current_scene()
 
@@ -346,12 +364,73 @@ class Fitter:
         self.state = "running"
 
     def progress_fraction(self) -> float:
-        """How far the fit is, in [0, 1], by steps or time budget."""
+        """How far the current metallic start is, in [0, 1], by steps or time
+        budget: each start gets an equal share of what the earlier ones left
+        (with one start, how far the fit is)."""
         cfg = self.config
-        t = self.step_count / max(cfg.iterations, 1)
+        left = len(cfg.metallic_starts) - self.start_index
+        t = (self.step_count - self.start_step) / max((cfg.iterations - self.start_step) / left, 1.0)
         if cfg.time_budget_s:
-            t = max(t, self.elapsed_s / cfg.time_budget_s)
+            t = max(t, (self.elapsed_s - self.start_s) / max((cfg.time_budget_s - self.start_s) / left, 1e-9))
         return min(1.0, t)
+
+    def _start_over(self) -> bool:
+        """True when the current start has used its share and another follows."""
+        return self.start_index + 1 < len(self.config.metallic_starts) and self.progress_fraction() >= 1.0
+
+    def _next_start(self) -> None:
+        """Score the start that ended, keep it if it is the best so far, and
+        begin the next one from fresh parameters."""
+        self._score_start()
+        with self._lock:
+            self.start_index += 1
+            self.start_step, self.start_s = self.step_count, self.elapsed_s
+            self._init_parameters()
+        starts = self.config.metallic_starts
+        self._emit(message=f"starting again from metallic {starts[self.start_index]:g} "
+                           f"({self.start_index + 1} of {len(starts)})")
+
+    def _score_start(self) -> None:
+        loss = self.validation_loss()
+        self.start_losses.append(loss)
+        if self._best_start is None or loss < self.start_losses[self._best_start[0]]:
+            with self._lock:
+                self._best_start = (self.start_index, {k: v.detach().clone() for k, v in self.params.items()})
+
+    def _keep_best_start(self) -> None:
+        """At the end of a fit with several starts: put the best one's
+        parameters back (each start is scored once)."""
+        if len(self.config.metallic_starts) < 2 or len(self.start_losses) != self.start_index:
+            return
+        self._score_start()
+        best, params = self._best_start
+        if best != self.start_index:
+            with self._lock, torch.no_grad():
+                for name, value in params.items():
+                    self.params[name].copy_(value)
+
+    @property
+    def kept_start(self) -> int | None:
+        """Index into FitConfig.metallic_starts of the start the fit kept
+        (None until the last start has been scored)."""
+        if self._best_start is None or len(self.start_losses) < len(self.config.metallic_starts):
+            return None
+        return self._best_start[0]
+
+    def validation_loss(self) -> float:
+        """The photometric loss (no priors, no SSIM) of the current parameters
+        on a fixed set of pixels: the same pixels every time, so starts compare."""
+        self.setup()
+        cfg = self.config
+        total = 0.0
+        with self._lock, torch.no_grad():
+            for idx in self.validation_idx.split(4 * cfg.batch_size):
+                batch = self.samples[idx]
+                rgb, _ = self._render(batch, idx)
+                pred_t, target_t = self._to_loss_space(rgb, batch[:, _RGB])
+                terms = photometric_losses(pred_t, target_t, cfg.loss)
+                total += float(sum(terms.values(), torch.zeros((), device=self.device))) * idx.numel()
+        return total / max(self.validation_idx.numel(), 1)
 
     def lr_scale(self) -> float:
         """Learning-rate multiplier at the current progress (warm-up, decay)."""
@@ -384,15 +463,8 @@ class Fitter:
         n_pix = cfg.batch_size
 
         terms: dict[str, Tensor] = {}
-        albedo, roughness, metallic = self._sample_maps(batch[:, _UV])
-        env = EnvironmentTextures.from_radiance_tensor(
-            self._radiance(), levels=ENV_LEVELS, irradiance_width=min(32, 2 * cfg.env_height)
-        )
-        env.lobe_samples = cfg.lobe_samples
-        surface = SurfaceSample(batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO])
-        rgb = shade(surface, MaterialSample(albedo, roughness, metallic), env)["shaded"]
+        rgb, (albedo, roughness, metallic) = self._render(batch, idx)
         if "exposure" in self.params:
-            rgb = rgb * torch.exp2(self.params["exposure"][self.sample_view[idx].long()])[:, None]
             terms["exposure"] = cfg.priors.exposure * exposure_anchor(self.params["exposure"])
         target = batch[:, _RGB]
         pred_t, target_t = self._to_loss_space(rgb, target)
@@ -425,6 +497,20 @@ class Fitter:
         self.last_losses = {k: float(v.detach()) for k, v in terms.items()}
         self.last_total = float(total.detach())
         return self.last_losses
+
+    def _render(self, batch: Tensor, idx: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor]]:
+        """Linear RGB (N,3) of sample-table rows `batch` (indices `idx`) under
+        the current parameters, and the albedo, roughness, metallic used."""
+        albedo, roughness, metallic = self._sample_maps(batch[:, _UV])
+        env = EnvironmentTextures.from_radiance_tensor(
+            self._radiance(), levels=ENV_LEVELS, irradiance_width=min(32, 2 * self.config.env_height)
+        )
+        env.lobe_samples = self.config.lobe_samples
+        surface = SurfaceSample(batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO])
+        rgb = shade(surface, MaterialSample(albedo, roughness, metallic), env)["shaded"]
+        if "exposure" in self.params:
+            rgb = rgb * torch.exp2(self.params["exposure"][self.sample_view[idx].long()])[:, None]
+        return rgb, (albedo, roughness, metallic)
 
     def _gradients_finite(self) -> bool:
         """False when any gradient holds NaN/Inf: Adam would spread it into
@@ -539,6 +625,11 @@ class Fitter:
                 "seconds_per_step": round(self.elapsed_s / max(self.step_count, 1), 5),
             },
             "skipped_steps": self.skipped_steps,
+            "metallic_starts": {
+                "starts": list(self.config.metallic_starts),
+                "validation_losses": list(self.start_losses),
+                "kept": None if self.kept_start is None else self.config.metallic_starts[self.kept_start],
+            },
             "views": len(self.views),
             "samples": int(self.samples.shape[0]) if self._ready else 0,
             "device": str(self.device),
@@ -599,7 +690,11 @@ class Fitter:
                     params={k: v.detach() for k, v in self.params.items()},
                     optimizer=self.optimizer.state_dict(),
                     rng=self.generator.get_state(),
-                    extra={"uv": torch.as_tensor(self.mesh.uv), "faces": torch.as_tensor(self.mesh.faces)},
+                    extra={
+                        "uv": torch.as_tensor(self.mesh.uv),
+                        "faces": torch.as_tensor(self.mesh.faces),
+                        **self._starts_state(),
+                    },
                 ),
             )
 
@@ -627,7 +722,31 @@ class Fitter:
                 self.generator.set_state(ckpt.rng)
             self.step_count = ckpt.step
             self.elapsed_s = ckpt.elapsed_s
+            self._restore_starts(ckpt.extra)
         self.state = "running" if not self._done() else "finished"
+
+    def _starts_state(self) -> dict[str, Tensor]:
+        """The metallic starts' bookkeeping as tensors, for a checkpoint."""
+        state = {
+            "start": torch.tensor([self.start_index, self.start_step], dtype=torch.int64),
+            "start_s": torch.tensor([self.start_s], dtype=torch.float64),
+            "start_losses": torch.tensor(self.start_losses, dtype=torch.float64),
+        }
+        if self._best_start is not None:
+            state["best_start"] = torch.tensor([self._best_start[0]], dtype=torch.int64)
+            state.update({f"best/{k}": v for k, v in self._best_start[1].items()})
+        return state
+
+    def _restore_starts(self, extra: dict[str, Tensor]) -> None:
+        """Inverse of `_starts_state` (a checkpoint without it: the first start)."""
+        start = extra.get("start")
+        self.start_index, self.start_step = (int(start[0]), int(start[1])) if start is not None else (0, 0)
+        self.start_s = float(extra["start_s"][0]) if "start_s" in extra else 0.0
+        self.start_losses = [float(x) for x in extra.get("start_losses", torch.zeros(0)).tolist()]
+        self._best_start = None
+        if "best_start" in extra:
+            best = {k[len("best/"):]: v.to(self.device) for k, v in extra.items() if k.startswith("best/")}
+            self._best_start = (int(extra["best_start"][0]), best)
 
 
 def json_safe(value):

@@ -110,8 +110,8 @@ def test_progress_snapshots_are_immutable(sphere_views) -> None:
     gt, views = sphere_views
     seen: list[FitProgress] = []
     Fitter(views, gt.mesh, small_config(iterations=12), on_progress=seen.append).run()
-    steps = [p.step for p in seen]
-    assert steps[:2] == [5, 10] and steps[-1] == 12 and seen[-1].state == "finished"
+    steps = [p.step for p in seen if not p.message]  # every 5 steps; messages come between
+    assert steps[:2] == [5, 10] and seen[-1].step == 12 and seen[-1].state == "finished"
     p = seen[0]
     assert p.total_steps == 12 and math.isfinite(p.total) and "l1" in p.losses and p.eta_s >= 0
     assert p.preview is not None and p.preview.albedo.shape == (8, 8, 3) and p.preview.environment.shape == (8, 16, 3)
@@ -167,7 +167,7 @@ def test_checkpoint_resume_continues_exactly(sphere_views, tmp_path) -> None:
     first = Fitter(views, gt.mesh, config)
     first.on_progress = lambda p: first.cancel() if p.step == 10 else None
     first.run()
-    assert first.step_count == 10
+    assert first.step_count == 10 and first.start_index == 1  # the second metallic start has begun
     path = tmp_path / "fit.ckpt"
     first.save_checkpoint(path)
     data = torch.load(path, weights_only=True)  # plain tensors and data only
@@ -175,12 +175,13 @@ def test_checkpoint_resume_continues_exactly(sphere_views, tmp_path) -> None:
 
     resumed = Fitter(views, gt.mesh, config)
     resumed.load_checkpoint(path)
-    assert resumed.step_count == 10
+    assert resumed.step_count == 10 and resumed.start_index == 1 and resumed.start_losses == first.start_losses
     scene = resumed.run()
     assert resumed.step_count == 20 and resumed.state == "finished"
     for name in straight.params:
         assert torch.allclose(resumed.params[name], straight.params[name], atol=1e-6), name
     assert np.allclose(scene.material.albedo, straight.current_scene().material.albedo, atol=1e-6)
+    assert resumed.start_losses == pytest.approx(straight.start_losses) and resumed.kept_start == straight.kept_start
 
     other = Fitter(views, gt.mesh, replace(config, texture_resolution=8))
     with pytest.raises(CheckpointError):
@@ -199,6 +200,34 @@ def test_time_budget_and_schedule(sphere_views) -> None:
     assert fitter.lr_scale() == pytest.approx(fitter.config.schedule.final_fraction, abs=1e-6)
 
 
+@pytest.mark.parametrize("starts", [(0.1, 0.98), (0.98, 0.1)])
+def test_metallic_starts_keep_the_one_that_fits_the_photos(sphere_views, starts) -> None:
+    """The sphere is dielectric. From metallic 0.98 a short fit cannot leave
+    metal (the sigmoid is flat there); from 0.1 it reproduces the photos.
+    Whichever order they run in, the fit ends with the 0.1 start's maps."""
+    gt, views = sphere_views
+    config = small_config(iterations=60, initial_metallic=starts[0], metallic_trials=(starts[1],))
+    progress: list[FitProgress] = []
+    fitter = Fitter(views, gt.mesh, config, on_progress=progress.append)
+    scene = fitter.run()
+    assert fitter.finished and fitter.step_count == 60
+    assert len(fitter.start_losses) == 2 and fitter.config.metallic_starts[fitter.kept_start] == 0.1
+    by_start = dict(zip(starts, fitter.start_losses))
+    assert by_start[0.1] < 0.97 * by_start[0.98], by_start
+    assert fitter.validation_loss() == pytest.approx(by_start[0.1], rel=1e-5)  # those parameters are the ones kept
+    assert float(np.median(scene.material.metallic)) < 0.5
+    assert any("starting again from metallic" in p.message for p in progress)
+    kept = scene.metadata["fit"]["metallic_starts"]
+    assert kept["kept"] == 0.1 and kept["starts"] == list(starts)
+
+
+def test_one_start_fits_once(sphere_views) -> None:
+    gt, views = sphere_views
+    fitter = Fitter(views, gt.mesh, small_config(iterations=10, metallic_trials=()))
+    fitter.run()
+    assert fitter.start_index == 0 and fitter.start_losses == [] and fitter.progress_fraction() == 1.0
+
+
 def test_config_round_trips_and_validates() -> None:
     config = FitConfig(iterations=5, time_budget_s=2.0)
     assert FitConfig.from_dict(config.to_dict()) == config
@@ -210,6 +239,11 @@ def test_config_round_trips_and_validates() -> None:
         FitConfig(batch_size=1).validate()
     with pytest.raises(RelitError, match="lobe samples"):
         FitConfig(lobe_samples=-1).validate()
+    assert FitConfig.from_dict({"metallic_trials": [0.3, 0.2]}).metallic_starts == (0.6, 0.3, 0.2)
+    with pytest.raises(RelitError, match="starting metallic"):
+        FitConfig(metallic_trials=(1.5,)).validate()
+    with pytest.raises(RelitError, match="metallic_trials"):
+        FitConfig.from_dict({"metallic_trials": 0.3}).validate()
 
 
 def test_fit_with_the_sampled_lobe_learns(sphere_views) -> None:
