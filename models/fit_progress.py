@@ -67,6 +67,10 @@ class FitProgress:
     stage: str = "materials"
     """"geometry" while a mesh-less capture is reconstructed (steps -N..0,
     see models.fit_geometry), then "materials"."""
+    start: int = 0
+    """Which of the fit's `starts` starting metallic values is being fitted
+    (FitConfig.metallic_trials); the best is kept at the end."""
+    starts: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "losses", MappingProxyType(dict(self.losses)))

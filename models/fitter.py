@@ -340,10 +340,9 @@ class Fitter:
             t0 = time.perf_counter()
             self.step()
             self.elapsed_s += time.perf_counter() - t0
-            if self._start_over() and not self._done():
-                self._next_start()
-            if self.step_count % every == 0:
-                self._emit()
+            message = self._next_start() if self._start_over() and not self._done() else ""
+            if message or self.step_count % every == 0:
+                self._emit(message)
         self.state = "cancelled" if self.cancel_event.is_set() and not self._done() else "finished"
         if self.state == "finished":
             self._keep_best_start()
@@ -378,17 +377,16 @@ class Fitter:
         """True when the current start has used its share and another follows."""
         return self.start_index + 1 < len(self.config.metallic_starts) and self.progress_fraction() >= 1.0
 
-    def _next_start(self) -> None:
+    def _next_start(self) -> str:
         """Score the start that ended, keep it if it is the best so far, and
-        begin the next one from fresh parameters."""
+        begin the next one from fresh parameters; returns what to tell the user."""
         self._score_start()
         with self._lock:
             self.start_index += 1
             self.start_step, self.start_s = self.step_count, self.elapsed_s
             self._init_parameters()
         starts = self.config.metallic_starts
-        self._emit(message=f"starting again from metallic {starts[self.start_index]:g} "
-                           f"({self.start_index + 1} of {len(starts)})")
+        return f"starting again from metallic {starts[self.start_index]:g} ({self.start_index + 1} of {len(starts)})"
 
     def _score_start(self) -> None:
         loss = self.validation_loss()
@@ -656,6 +654,8 @@ class Fitter:
             message=message,
             learning_rate_scale=self.lr_scale() if self._ready else 1.0,
             seconds_per_step=rate if self.step_count else math.nan,
+            start=self.start_index,
+            starts=len(self.config.metallic_starts),
         )
 
     def _preview(self) -> FitPreview:

@@ -57,6 +57,8 @@ def test_fit_writes_a_scene_that_reopens(fitted_scene: Path) -> None:
     fit = doc["metadata"]["fit"]
     assert fit["steps"] == 2 and fit["state"] == "finished" and "l1" in fit["losses"]
     assert fit["config"]["texture_resolution"] == 64 and fit["timings"]["fit_s"] >= 0
+    starts = fit["metallic_starts"]  # one step from each starting metallic, the better one kept
+    assert starts["starts"] == [0.6, 0.45] and len(starts["validation_losses"]) == 2 and starts["kept"] in (0.6, 0.45)
     assert {"torch", "numpy", "python", "relit"} <= set(doc["metadata"]["versions"])
     import trimesh
 

@@ -124,6 +124,11 @@ def run(args: argparse.Namespace) -> int:
     _say(args, f"relit fit: {fitter.state} after {fitter.step_count} steps in {fitter.elapsed_s:.1f} s "
                f"({1000 * fitter.elapsed_s / max(fitter.step_count, 1):.1f} ms/step, setup {fitter.setup_s:.1f} s); "
                f"batch PSNR {fitter.last_psnr:.2f} dB; {losses}")
+    if fitter.kept_start is not None:
+        starts = fitter.config.metallic_starts
+        scores = ", ".join(f"{m:g}: {loss:.4g}" for m, loss in zip(starts, fitter.start_losses))
+        _say(args, f"relit fit: kept the fit from starting metallic {starts[fitter.kept_start]:g} "
+                   f"(photometric loss by start: {scores})")
     _say(args, f"relit fit: wrote {out}")
     return 0
 
@@ -191,7 +196,8 @@ class _ProgressBar:
             self.bar = tqdm(total=p.total_steps, unit="step", dynamic_ncols=True, file=sys.stderr, initial=p.step)
         self.bar.total = p.total_steps
         self.bar.n = p.step
-        self.bar.set_postfix_str(f"loss {p.total:.4g} psnr {p.psnr:.2f}dB {p.state}", refresh=False)
+        start = f"start {p.start + 1}/{p.starts} " if p.starts > 1 else ""
+        self.bar.set_postfix_str(f"{start}loss {p.total:.4g} psnr {p.psnr:.2f}dB {p.state}", refresh=False)
         self.bar.refresh()
 
     def close(self) -> None:

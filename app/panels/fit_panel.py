@@ -58,7 +58,8 @@ def progress_text(p: FitProgress) -> str:
     eta = f" · ETA {format_duration(p.eta_s)}" if p.state == "running" else ""
     if p.stage == "geometry":
         return f"{p.message} · step {p.step + p.total_steps}/{p.total_steps}{eta}"
-    return f"Fit step {p.step}/{p.total_steps}{psnr}{eta}{state}"
+    start = f" · start {p.start + 1} of {p.starts}" if p.starts > 1 and p.state == "running" else ""
+    return f"Fit step {p.step}/{p.total_steps}{start}{psnr}{eta}{state}"
 
 
 class FitPanel(QWidget):

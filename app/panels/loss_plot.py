@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -39,6 +39,8 @@ class LossPlot(QWidget):
         self.steps: list[int] = []
         self.values: dict[str, list[float]] = {TOTAL: []}
         self.psnr: list[float] = []
+        self.start = 0  # which metallic start of the fit the points belong to
+        self.start_lines: list[pg.InfiniteLine] = []
         self.redraws = 0
         self._dirty = False
 
@@ -96,8 +98,8 @@ class LossPlot(QWidget):
     # ---- data ---------------------------------------------------------------------------
     @property
     def point_count(self) -> int:
-        """Steps recorded so far."""
-        return len(self.steps)
+        """Steps recorded so far (the breaks between starts not counted)."""
+        return len(self.steps) - len(self.start_lines) // 2
 
     def terms(self) -> list[str]:
         return [t for t in self.values if t != TOTAL]
@@ -112,6 +114,10 @@ class LossPlot(QWidget):
                 self.loss_plot.removeItem(self.curves.pop(name))
         self.curves[TOTAL].setData([], [])
         self.psnr_curve.setData([], [])
+        for line in self.start_lines:
+            line.getViewBox().removeItem(line)
+        self.start_lines.clear()
+        self.start = 0
         self.follow_check.setChecked(True)
         self._dirty = False
 
@@ -135,7 +141,23 @@ class LossPlot(QWidget):
                 self.values[name][-1] = float(value)
             self.values[TOTAL][-1] = float(p.total)
             self.psnr[-1] = float(p.psnr)
+            if p.starts > 1 and p.start != self.start:
+                self._mark_start(p.step + 0.5, p.start)
         self._dirty = True
+
+    def _mark_start(self, x: float, start: int) -> None:
+        """The fit began again from another starting metallic after step x:
+        break the curves there and draw a labelled line."""
+        self.start = start
+        self.steps.append(x)
+        for series in self.values.values():
+            series.append(math.nan)
+        self.psnr.append(math.nan)
+        for plot, label in ((self.loss_plot, f"start {start + 1}"), (self.psnr_plot, None)):
+            line = pg.InfiniteLine(pos=x, angle=90, pen=pg.mkPen((200, 200, 200), width=1, style=Qt.PenStyle.DashLine),
+                                   label=label, labelOpts={"position": 0.9, "color": (220, 220, 220)})
+            plot.addItem(line)
+            self.start_lines.append(line)
 
     def _add_curve(self, name: str) -> None:
         color = pg.intColor(len(self.curves) - 1, hues=9, values=1, maxValue=255, minValue=150)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from app.fit_worker import FitRunner, fitter_factory
@@ -49,7 +50,11 @@ def test_worker_runs_a_short_fit_and_the_plot_gains_points(qtbot, qapp, artifact
     plot.flush()
     assert plot.point_count == 8
     assert {"l1", "albedo_smoothness"} <= set(plot.terms())
-    assert plot.curves["total"].getData()[0] is not None and len(plot.curves["total"].getData()[0]) == 8
+    # The second starting metallic began after step 4: the curves break there, under a marker.
+    assert [p.step for p in snapshots if p.message.startswith("starting again")] == [4]
+    x, y = plot.curves["total"].getData()
+    assert list(x) == [1, 2, 3, 4, 4.5, 5, 6, 7, 8] and np.isnan(y[4]) and np.isfinite(np.delete(y, 4)).all()
+    assert [line.value() for line in plot.start_lines] == [4.5, 4.5]
     shoot(plot, artifacts, "panel_loss_plot")
     # The Photos tab takes the views and the scores and compares photo and render.
     from app.session import Session
@@ -133,4 +138,7 @@ def test_progress_text_and_durations() -> None:
     assert format_duration(42) == "0:42" and format_duration(3723) == "1:02:03" and format_duration(float("nan")) == "–"
     p = FitProgress(step=120, total_steps=3000, losses={"l1": 0.1}, total=0.1, psnr=31.2, elapsed_s=10, eta_s=83)
     assert progress_text(p) == "Fit step 120/3000 · 31.2 dB · ETA 1:23"
+    second = FitProgress(step=1600, total_steps=3000, losses={}, total=0.1, psnr=31.2, elapsed_s=10, eta_s=83,
+                         start=1, starts=2)
+    assert progress_text(second) == "Fit step 1600/3000 · start 2 of 2 · 31.2 dB · ETA 1:23"
     _ = time  # keep the import for debugging waits
