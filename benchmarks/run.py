@@ -201,6 +201,7 @@ def _fit(cfg: RunConfig, asset: str, capture_dir: Path, config, mem):
         "ms_per_step": round(1000 * fitter.elapsed_s / max(fitter.step_count, 1), 1),
         "batch_psnr": summary.get("psnr_batch"),
         "losses": summary.get("losses"),
+        "metallic_starts": summary.get("metallic_starts"),
         "samples": summary.get("samples"),
         "views": len(views),
         "state": fitter.state,

@@ -13,6 +13,10 @@ environment differentiably, shade (split sum, baked AO), map prediction and
 photo into the loss space, add the priors, take an Adam step with the
 scheduled learning rate.
 
+Starts: the steps and time are shared between starting metallic values
+(FitConfig.metallic_trials), each fitted from fresh parameters; at the end
+the one with the lowest photometric loss on a fixed set of pixels is kept.
+
 Control: `cancel()` / `pause()` / `resume()` (or the threading.Events given
 to the constructor) are checked between steps; `current_scene()` is valid at
 any time, from any thread; `save_checkpoint` / `load_checkpoint` make a fit
@@ -709,6 +713,13 @@ class Fitter:
                 problems.append(f"parameter {name} {tuple(value.shape)} does not fit this fit")
         if set(ckpt.params) != set(self.params):
             problems.append(f"parameters {sorted(ckpt.params)} differ from {sorted(self.params)}")
+        start = ckpt.extra.get("start")
+        starts = len(self.config.metallic_starts)
+        if start is not None and not (start.numel() == 2 and 0 <= int(start[0]) < starts):
+            problems.append(f"it was made with other metallic starts than this fit's {starts}")
+        for name, value in ckpt.extra.items():
+            if name.startswith("best/") and (name[5:] not in self.params or value.shape != self.params[name[5:]].shape):
+                problems.append(f"its best start's {name[5:]} does not fit this fit")
         uv = ckpt.extra.get("uv")
         if uv is not None and (uv.shape != self.mesh.uv.shape or not np.allclose(uv.numpy(), self.mesh.uv, atol=1e-6)):
             problems.append("it was made on a different mesh / UV layout")

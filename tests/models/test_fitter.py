@@ -186,6 +186,9 @@ def test_checkpoint_resume_continues_exactly(sphere_views, tmp_path) -> None:
     other = Fitter(views, gt.mesh, replace(config, texture_resolution=8))
     with pytest.raises(CheckpointError):
         other.load_checkpoint(path)
+    one_start = Fitter(views, gt.mesh, replace(config, metallic_trials=()))
+    with pytest.raises(CheckpointError, match="metallic starts"):
+        one_start.load_checkpoint(path)  # it was saved in the second start
     (tmp_path / "junk.ckpt").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError):
         other.load_checkpoint(tmp_path / "junk.ckpt")
