@@ -300,6 +300,15 @@ def device_section(results: dict) -> str:
     return "\n".join(out) + "\n"
 
 
+def _starts_sentence(starts: dict | None) -> str:
+    """' Starting metallic 0.6 / 0.45: photometric loss 0.0158 / 0.0158; kept 0.6.' (FitConfig.metallic_trials)."""
+    if not starts or len(starts.get("starts") or []) < 2 or starts.get("kept") is None:
+        return ""
+    values = " / ".join(f"{m:g}" for m in starts["starts"])
+    losses = " / ".join(_f(x, 5) for x in starts["validation_losses"])
+    return f" Starting metallic {values}: photometric loss {losses}; kept {starts['kept']:g}."
+
+
 def asset_table(asset: str, r: dict) -> list[str]:
     s = r["scores"]
     train, relights = s["lightings"]["train"], s["lightings"]["relight"]
@@ -315,6 +324,7 @@ def asset_table(asset: str, r: dict) -> list[str]:
         f"final batch PSNR {_f(f.get('batch_psnr'))} dB (training pixels, sRGB). Peak memory by phase: {phases}. "
         f"Scored: {s['test_views']} test views, ~{_f(s['scored_pixels_per_view'], 0)} pixels each; "
         f"G-buffer vs AOV coverage IoU {_f(s['coverage_iou'], 4)}."
+        + _starts_sentence(f.get("metallic_starts"))
         + (" The capture has no `up` in transforms.json, so Relit loaded it +Z-up; scoring turns the ground-truth lighting to match."
            if r.get("capture_world_turned") else "")
     )
