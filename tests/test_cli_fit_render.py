@@ -3,6 +3,7 @@ sample capture, and the one-line errors of malformed inputs (exit code 2)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -104,6 +105,21 @@ def one_line_error(capsys, argv: list[str]) -> str:
     assert code == 2, err
     assert err and "\n" not in err and "Traceback" not in err
     return err
+
+
+def test_fit_metallic_starts_flag(tmp_path: Path, capsys) -> None:
+    from app.cli.fit import add_arguments, config_from_args
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_args(parser.parse_args(["cap", "--out", "o", "--metallic-starts", "0.5"]))
+    assert config.metallic_starts == (0.5,)  # one value: a single fit
+    config = config_from_args(parser.parse_args(["cap", "--out", "o", "--metallic-starts", "0.7,0.4,0.2"]))
+    assert config.initial_metallic == 0.7 and config.metallic_trials == (0.4, 0.2)
+    out = str(tmp_path / "out")
+    err = one_line_error(capsys, ["fit", str(SAMPLE), "--out", out, "--metallic-starts", "0.6,lots"])
+    assert "--metallic-starts" in err and "numbers" in err
+    assert "(0, 1)" in one_line_error(capsys, ["fit", str(SAMPLE), "--out", out, "--metallic-starts", "1.2"])
 
 
 def test_render_errors_are_one_line(fitted_scene: Path, tmp_path: Path, capsys) -> None:

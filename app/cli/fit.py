@@ -34,6 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch", type=int, default=None, metavar="N", help="pixels per step (default 8192)")
     parser.add_argument("--downscale", type=int, default=1, metavar="N", help="fit on images shrunk N times")
     parser.add_argument("--max-views", type=int, default=None, metavar="N", help="use at most N views")
+    parser.add_argument("--metallic-starts", default=None, metavar="M[,M...]",
+                        help="starting metallic values, each fitted from scratch with an equal share of the steps "
+                             "and time, the one that matches the photos best kept (default 0.6,0.45; one value "
+                             "fits once)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for torch (default 1 on the CPU: a step's tensors are small, and "
@@ -61,8 +65,22 @@ def config_from_args(args: argparse.Namespace) -> FitConfig:
         seed=args.seed,
         device=args.device,
         threads=args.threads,
-    ).validate()
-    return config
+    )
+    if args.metallic_starts is not None:
+        starts = _metallic_starts(args.metallic_starts)
+        config = replace(config, initial_metallic=starts[0], metallic_trials=starts[1:])
+    return config.validate()
+
+
+def _metallic_starts(text: str) -> tuple[float, ...]:
+    """'0.6,0.45' -> (0.6, 0.45); a RelitError names what is wrong."""
+    try:
+        starts = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise RelitError(None, f"--metallic-starts {text!r}: expected numbers separated by commas, e.g. 0.6,0.45") from None
+    if not all(0.0 < m < 1.0 for m in starts):
+        raise RelitError(None, f"--metallic-starts {text!r}: each value must be within (0, 1)")
+    return starts
 
 
 def run(args: argparse.Namespace) -> int:
