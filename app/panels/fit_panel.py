@@ -127,6 +127,10 @@ class FitPanel(QWidget):
         f.addRow("Photos used", self.max_views_spin)
         f.addRow("Photo size", self.downscale_spin)
         f.addRow("Pixels per step", self.batch_spin)
+        self.starts_combo = QComboBox()
+        self.starts_combo.setToolTip("Each starting metallic is fitted from scratch with an equal share of the "
+                                     "steps and time; the one that matches the photos best is kept")
+        f.addRow("Starting metallic", self.starts_combo)
         form.addWidget(maps)
 
         loss = QGroupBox("Loss")
@@ -198,6 +202,7 @@ class FitPanel(QWidget):
         self.max_views_spin.setValue(config.max_views or 0)
         self.downscale_spin.setValue(config.downscale)
         self.batch_spin.setValue(config.batch_size)
+        self._set_starts(config.metallic_starts)
         for name in PHOTOMETRIC:
             self.weight_spins[name].setValue(getattr(config.loss, name))
         for name in PRIORS:
@@ -221,9 +226,23 @@ class FitPanel(QWidget):
             max_views=self.max_views_spin.value() or None,
             downscale=self.downscale_spin.value(),
             batch_size=self.batch_spin.value(),
+            initial_metallic=self.starts_combo.currentData()[0],
+            metallic_trials=self.starts_combo.currentData()[1:],
             loss=loss,
             priors=priors,
         )
+
+    def _set_starts(self, starts: tuple[float, ...]) -> None:
+        """Offer the default starts and one start alone, plus `starts` if it is neither; select `starts`."""
+        defaults = FitConfig().metallic_starts
+        choices = [defaults, defaults[:1]]
+        if starts not in choices:
+            choices.append(starts)
+        self.starts_combo.clear()
+        for choice in choices:
+            text = ", then ".join(f"{m:g}" for m in choice) + (" (best kept)" if len(choice) > 1 else " only")
+            self.starts_combo.addItem(text, choice)
+        self.starts_combo.setCurrentIndex(choices.index(starts))
 
     def _stop_mode_changed(self, *_: object) -> None:
         timed = self.stop_combo.currentIndex() == 1

@@ -89,6 +89,12 @@ def test_pause_resume_cancel_from_the_panel_keeps_state(panels, qtbot, artifacts
     session.previewScene.connect(previews.append)
     fit.set_config(fast_fit_config(iterations=400))
     assert fit.config().iterations == 400 and fit.config().texture_resolution == 32
+    assert fit.starts_combo.currentText() == "0.6, then 0.45 (best kept)" and fit.config().metallic_starts == (0.6, 0.45)
+    fit.starts_combo.setCurrentIndex(1)
+    assert fit.starts_combo.currentText() == "0.6 only" and fit.config().metallic_starts == (0.6,)
+    fit.set_config(fast_fit_config(iterations=400, initial_metallic=0.3, metallic_trials=(0.7,)))
+    assert fit.starts_combo.currentText() == "0.3, then 0.7 (best kept)" and fit.config().metallic_starts == (0.3, 0.7)
+    fit.set_config(fast_fit_config(iterations=400))
     qtbot.mouseClick(fit.start_button, qtbot_left())
     assert runner.running and session.fitting and not fit.start_button.isEnabled()
     assert not panels.material.sliders["hue"].isEnabled()  # edits wait for the fit
