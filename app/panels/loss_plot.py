@@ -36,7 +36,7 @@ class LossPlot(QWidget):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("lossPlot")
-        self.steps: list[int] = []
+        self.steps: list[float] = []  # fit steps, and x + 0.5 where a new metallic start began
         self.values: dict[str, list[float]] = {TOTAL: []}
         self.psnr: list[float] = []
         self.start = 0  # which metallic start of the fit the points belong to
