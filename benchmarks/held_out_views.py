@@ -43,11 +43,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a - b) ** 2))
-    return float("inf") if mse == 0 else -10.0 * np.log10(mse)
-
-
 def main(argv: list[str] | None = None) -> int:
     import torch
 
@@ -55,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from models.fit_config import FitConfig
     from models.fitter import Fitter, views_from_capture
     from models.imageio import linear_to_srgb
+    from models.metrics import psnr
     from models.reconstruction.config import ReconstructionConfig
     from models.reconstruction.reconstruct import reconstruct_capture
     from models.render_scene import SceneRenderer
@@ -89,7 +85,6 @@ def main(argv: list[str] | None = None) -> int:
 
     fit_config = FitConfig(iterations=10**9, time_budget_s=args.fit_seconds, device="cpu", threads=1)
     fitter = Fitter(views_from_capture(training, fit_config), mesh, fit_config)
-    fitter.setup()
     scene = fitter.run()
     print(f"  materials: {fitter.step_count} steps in {fitter.elapsed_s:.0f} s "
           f"(setup {fitter.setup_s:.0f} s), kept start {fitter.summary()['metallic_starts']['kept']}", flush=True)
@@ -104,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         render = linear_to_srgb(np.clip(rgba[..., :3], 0.0, 1.0))
         full = alpha >= 0.99
         on_white = [c * a[..., None] + (1.0 - a[..., None]) for c, a in ((photo, alpha), (render, rgba[..., 3]))]
-        scores.append({"view": view.name, "object_psnr": psnr(photo[full], render[full]),
+        scores.append({"view": view.name, "object_psnr": psnr(render, photo, full),
                        "image_psnr": psnr(*on_white), "object_pixels": int(full.sum())})
         rows.append((on_white[0], on_white[1]))
         print(f"  {view.name}: object {scores[-1]['object_psnr']:.2f} dB, image {scores[-1]['image_psnr']:.2f} dB",

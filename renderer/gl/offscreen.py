@@ -69,6 +69,7 @@ class OffscreenRenderer:
         data = self.fbo.read(components=4, dtype="f4", viewport=(0, 0, w, h))
         image = np.frombuffer(data, np.float32).reshape(h, w, 4)[::-1]
         return np.ascontiguousarray(box_filter_rgba(image, s))
+
     def release(self) -> None:
         self.renderer.release()
         self.fbo.release()
