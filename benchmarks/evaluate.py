@@ -326,6 +326,7 @@ def _subpixels(
     from renderer.raster import rasterize
     from renderer.shade import SurfaceSample
     from renderer.texture import sample_texture
+    from renderer.visibility import SpecularVisibility, vertex_visibility
 
     f = RELIGHT_SUPERSAMPLE
     gb = rasterize(mesh, cam.scaled(f), device)
@@ -343,9 +344,16 @@ def _subpixels(
     truth = {n: torch.as_tensor(sample_texture_np(t, uv), dtype=torch.float32, device=device).reshape(len(flat), -1)
              for n, t in (("albedo", gt.albedo), ("roughness", gt.roughness), ("metallic", gt.metallic))}
     sources = {"ours": {"albedo": fit[:, :3], "roughness": fit[:, 3:4], "metallic": fit[:, 4:5]}, "gt": truth}
+    vis = vis_gen = None
+    baked = vertex_visibility(mesh)
+    if baked is not None:  # as models.render_scene shades
+        faces = torch.as_tensor(mesh.faces.astype(np.int64), device=device)
+        maps = torch.as_tensor(baked, device=device)
+        vis = SpecularVisibility.at(maps, faces, s.triangle, s.barycentric)
+        vis_gen = SpecularVisibility.at(maps, faces, s.triangle, s.barycentric, frame=rot.T.contiguous())
     return _SubPixels(
-        SurfaceSample(s.position, s.normal, s.view_dir, s.ao),
-        SurfaceSample((s.position - shift) @ rot, s.normal @ rot, s.view_dir @ rot, s.ao),
+        SurfaceSample(s.position, s.normal, s.view_dir, s.ao, vis),
+        SurfaceSample((s.position - shift) @ rot, s.normal @ rot, s.view_dir @ rot, s.ao, vis_gen),
         sources, mask, full, f,
     )
 

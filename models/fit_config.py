@@ -174,6 +174,10 @@ class FitConfig:
     radius, so AO is not smeared over large triangles (0: never)."""
     ao_max_faces: int = 400_000
     """Face budget of that subdivision."""
+    specular_visibility: bool = True
+    """Bake where each vertex sees the environment (renderer/visibility.py)
+    and dim the specular light by it, instead of guessing from AO. Needs
+    Embree; without it the AO guess is used."""
     device: str | None = None
     """Torch device ('cpu', 'cuda', 'cuda:1'); None picks cuda when present."""
     seed: int = 0

@@ -1,7 +1,7 @@
 """A torch reference render of a whole Scene through a Camera.
 
 rasterize -> sample the material maps -> shade (environment + punctual lights,
-baked AO, shadow rays for the lights) -> exposure and view transform -> RGBA.
+baked AO and specular visibility, shadow rays for the lights) -> exposure and view transform -> RGBA.
 Used by `main.py render --engine torch`, the sample-capture generator and the
 GUI's exports; the ModernGL viewport implements the same shading.
 
@@ -32,6 +32,7 @@ from renderer.envmap import rotate_to_environment, sample_equirect, sample_specu
 from renderer.raster import rasterize
 from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
 from renderer.texture import sample_texture
+from renderer.visibility import SpecularVisibility, vertex_visibility
 from renderer.tonemap import display as display_transform
 from renderer.tonemap import encode_srgb
 
@@ -59,6 +60,8 @@ class SceneRenderer:
     maps: Tensor  # (R,R,5) albedo rgb, roughness, metallic
     env: EnvironmentTextures
     radiance: Tensor  # (He,We,3) the environment as stored (background)
+    faces: Tensor | None = None  # (F,3) int64, with visibility_maps
+    visibility_maps: Tensor | None = None  # (V,R,R) renderer/visibility.py, None: AO alone dims specular
 
     @staticmethod
     def create(scene: Scene, device: str | torch.device | None = None) -> "SceneRenderer":
@@ -71,12 +74,20 @@ class SceneRenderer:
         width = min(ENV_TABLE_WIDTH, int(env.radiance.shape[1]))
         width -= width % 2
         tables = EnvironmentTextures.from_environment(env, device, levels=6, width=max(width, 8))
+        faces = vis = None
+        if scene.mesh.ao is not None:  # occlusion is baked: bake where it comes from, too
+            baked = vertex_visibility(scene.mesh)
+            if baked is not None:
+                vis = torch.as_tensor(baked, device=device)
+                faces = torch.as_tensor(scene.mesh.faces.astype(np.int64), device=device)
         return SceneRenderer(
             scene,
             device,
             torch.as_tensor(maps, device=device),
             tables,
             torch.as_tensor(np.ascontiguousarray(env.radiance[..., :3], np.float32), device=device),
+            faces,
+            vis,
         )
 
     def render(
@@ -133,7 +144,10 @@ class SceneRenderer:
         idx = gb.covered_indices()
         if idx.numel():
             s = gb.gather(idx)
-            buffers = shade_samples(self, s.position, s.normal, s.view_dir, s.uv, s.ao)
+            visibility = None
+            if self.visibility_maps is not None:
+                visibility = SpecularVisibility.at(self.visibility_maps, self.faces, s.triangle, s.barycentric)
+            buffers = shade_samples(self, s.position, s.normal, s.view_dir, s.uv, s.ao, visibility)
             value = buffers[channel]
             if channel == "normal":
                 value = value * 0.5 + 0.5
@@ -160,14 +174,20 @@ class SceneRenderer:
 
 
 def shade_samples(
-    renderer: SceneRenderer, position: Tensor, normal: Tensor, view_dir: Tensor, uv: Tensor, ao: Tensor
+    renderer: SceneRenderer,
+    position: Tensor,
+    normal: Tensor,
+    view_dir: Tensor,
+    uv: Tensor,
+    ao: Tensor,
+    specular_visibility: SpecularVisibility | None = None,
 ) -> dict[str, Tensor]:
     """Shade flat surface samples (N,...) of the renderer's scene: sample the
     maps at uv (N,2), add punctual lights with shadow rays, return shade()'s
     named buffers."""
     m = sample_texture(renderer.maps, uv)  # (N,5)
     material = MaterialSample(m[:, :3].clamp(0, 1), m[:, 3:4].clamp(0, 1), m[:, 4:5].clamp(0, 1))
-    surface = SurfaceSample(position, normal, view_dir, ao)
+    surface = SurfaceSample(position, normal, view_dir, ao, specular_visibility)
     lights = renderer.scene.lighting.lights
     visibility = None
     if lights:

@@ -43,6 +43,7 @@ class SurfaceSamples:
     coverage: torch.Tensor  # (N,) bool
     triangle: torch.Tensor  # (N,) int64, -1 where empty
     depth: torch.Tensor  # (N,) distance along the view axis
+    barycentric: torch.Tensor  # (N,3) weights of the triangle's vertices
     pixel: torch.Tensor  # (N,) int64 flat pixel index
 
     def __len__(self) -> int:
@@ -64,6 +65,7 @@ class GBuffer:
     coverage: torch.Tensor  # (H,W) bool
     triangle: torch.Tensor  # (H,W) int64 face index, -1 where empty
     depth: torch.Tensor  # (H,W) distance along the camera's view axis, 0 where empty
+    barycentric: torch.Tensor  # (H,W,3) weights of the triangle's vertices, 0 where empty
 
     @property
     def height(self) -> int:
@@ -110,6 +112,7 @@ class GBuffer:
             coverage=flat(self.coverage),
             triangle=flat(self.triangle),
             depth=flat(self.depth),
+            barycentric=flat(self.barycentric),
             pixel=idx,
         )
 
@@ -179,4 +182,5 @@ def build_gbuffer(
         coverage=hit.reshape(h, w),
         triangle=torch.where(hit, triangle, torch.full_like(triangle, -1)).reshape(h, w),
         depth=depth_image.reshape(h, w),
+        barycentric=image(b, 3),
     )

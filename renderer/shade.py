@@ -27,6 +27,12 @@ and random pixel batches):
   Metals (metallic 1) have no diffuse; in between is glTF's linear mix.
     spec_occlusion = clamp((NdotV + ao)^(exp2(-16 alpha - 1)) - 1 + ao, 0, 1)
   (Lagarde & de Rousiers 2014, alpha = clamp(r, MIN_ROUGHNESS, 1)^2; 1 at ao = 1.)
+  With baked specular visibility (renderer/visibility.py: where each vertex
+  sees the environment) it replaces that guess: each lobe sample is
+  weighted by the visibility in its direction, and the classic single lookup
+  is scaled by the lobe's open share (VISIBILITY_SAMPLES directions).
+  Not mirrored in GLSL yet: the viewport keeps AO's guess, so there glossy
+  metal that mirrors its own object reads brighter than in torch renders.
   punctual lights (no AO; optional visibility in [0,1] per light from shadow rays):
     diffuse_k, specular_k = brdf_terms(n, v, l_k) * E_k * NdotL_k * visibility_k
   (renderer/brdf.py; its energy-conserving diffuse coupling reads the DFG
@@ -53,7 +59,8 @@ from renderer.envmap import (
     sample_specular,
 )
 from renderer.lights import LightTensors, light_incidence
-from renderer.specular_lobe import RENDER_SAMPLES, lobe_radiance
+from renderer.specular_lobe import RENDER_SAMPLES, lobe_radiance, lobe_visibility
+from renderer.visibility import SpecularVisibility
 
 BUFFERS = ("shaded", "diffuse", "specular", "albedo", "roughness", "metallic", "normal", "ao")
 
@@ -62,12 +69,18 @@ BUFFERS = ("shaded", "diffuse", "specular", "albedo", "roughness", "metallic", "
 class SurfaceSample:
     """Geometry at N shading points: position (N,3) world; normal (N,3) unit;
     view (N,3) unit, pointing from the point to the camera; ao (N,1) baked
-    ambient occlusion in [0,1] (1 = open) or None for none."""
+    ambient occlusion in [0,1] (1 = open) or None for none; visibility the
+    baked specular visibility of these points (renderer/visibility.py) or
+    None, when the specular light is dimmed by ao alone; specular_open (N,1)
+    the lobe's open share already worked out from those maps (the fitter's
+    per-pixel table), which the single lookup then uses as is."""
 
     position: Tensor
     normal: Tensor
     view: Tensor
     ao: Tensor | None = None
+    visibility: SpecularVisibility | None = None
+    specular_open: Tensor | None = None
 
 
 @dataclass
@@ -170,13 +183,21 @@ def shade_environment(
 
     prefiltered = sample_specular(env.specular, rotate_to_environment(reflected, env.rotation_deg), roughness)
     if env.lobe_samples > 0:
-        prefiltered = lobe_radiance(n, v, roughness, env.specular, env.rotation_deg, prefiltered, env.lobe_samples)
+        prefiltered = lobe_radiance(
+            n, v, roughness, env.specular, env.rotation_deg, prefiltered, env.lobe_samples, surface.visibility
+        )
     irradiance = sample_equirect(env.irradiance, rotate_to_environment(n, env.rotation_deg))
     specular = prefiltered * env.scale * (f0 * scale_a + bias_b)
     dielectric_albedo = DIELECTRIC_F0 * scale_a + bias_b
     diffuse = irradiance * env.scale * material.albedo * (1.0 - material.metallic) * (1.0 - dielectric_albedo)
     if surface.ao is not None:
         diffuse = diffuse * surface.ao
+    if surface.specular_open is not None and env.lobe_samples <= 0:
+        specular = specular * surface.specular_open
+    elif surface.visibility is not None:
+        if env.lobe_samples <= 0:
+            specular = specular * lobe_visibility(n, v, roughness, surface.visibility)
+    elif surface.ao is not None:
         specular = specular * specular_occlusion(n_dot_v, surface.ao, roughness)
     return diffuse, specular
 

@@ -40,6 +40,7 @@ from torch import Tensor
 
 from renderer.brdf import NDOTV_MIN, alpha_from_roughness
 from renderer.envmap import rotate_to_environment, sample_specular
+from renderer.visibility import VISIBILITY_SAMPLES, SpecularVisibility
 
 RENDER_SAMPLES = 32
 """Lobe samples per pixel of still frames, torch and GLSL alike."""
@@ -104,27 +105,42 @@ def lobe_radiance(
     rotation_deg: float | Tensor,
     fallback: Tensor,
     count: int = RENDER_SAMPLES,
+    visibility: SpecularVisibility | None = None,
 ) -> Tensor:
     """Radiance (N,3) averaged over the specular lobe (module doc).
 
     n, v (N,3) unit world normal and view (towards the camera); roughness
     (N,1) perceptual; specular (L,H,W,3) the prefiltered stack; fallback
     (N,3) the value where no sample lies above the horizon (grazing views).
+    `visibility` (renderer/visibility.py) darkens the samples whose direction
+    the mesh blocks; without it every sample sees the environment.
     Large inputs are shaded in chunks of CHUNK_LOOKUPS lookups.
     """
     step = max(1, CHUNK_LOOKUPS // max(count, 1))
-    parts = [
-        _lobe_radiance(n[i : i + step], v[i : i + step], roughness[i : i + step], specular, rotation_deg,
-                       fallback[i : i + step], count)
-        for i in range(0, max(n.shape[0], 1), step)
-    ]
+    parts = []
+    for i in range(0, max(n.shape[0], 1), step):
+        sl = slice(i, i + step)
+        vis = None if visibility is None else visibility.subset(sl)
+        parts.append(
+            _lobe_radiance(n[sl], v[sl], roughness[sl], specular, rotation_deg, fallback[sl], count, vis)
+        )
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
-def _lobe_radiance(
-    n: Tensor, v: Tensor, roughness: Tensor, specular: Tensor, rotation_deg: float | Tensor, fallback: Tensor, count: int
+def lobe_visibility(
+    n: Tensor, v: Tensor, roughness: Tensor, visibility: SpecularVisibility, count: int = VISIBILITY_SAMPLES
 ) -> Tensor:
-    """lobe_radiance for one chunk.
+    """(N,1) share of the specular lobe that `visibility` leaves open: the
+    single-lookup split sum's specular occlusion when the maps are baked."""
+    dirs, weight, _ = lobe_samples(n, v, roughness, count)
+    total = weight.sum(1, keepdim=True)
+    open_share = (weight * visibility(dirs)).sum(1, keepdim=True) / total.clamp_min(1e-12)
+    return torch.where(total > 1e-6, open_share, torch.ones_like(open_share))
+
+
+def lobe_samples(n: Tensor, v: Tensor, roughness: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
+    """The lobe's sample directions (N,K,3) world, weights (N,K) and the
+    perceptual roughness (N,K) of the prefiltered level each sample reads.
 
     In the frame (t, b, n) of `tangent_frame`, v = (sin_v, 0, cos_v), so
     Heitz's stretched view is vh = (alpha sin_v, 0, cos_v) / |.| with the
@@ -165,8 +181,24 @@ def _lobe_radiance(
     blur_alpha = SAMPLE_BLUR * alpha * torch.sqrt(cos_v / (count * g1_v)) / stretch2.clamp_min(1e-20)
     blur = torch.minimum(blur_alpha.clamp(0.0, 1.0).sqrt(), roughness.clamp(0.0, 1.0))
     l_world = l_x[..., None] * t[:, None] + l_y[..., None] * b[:, None] + l_z[..., None] * n[:, None]  # (N,K,3)
+    return l_world, weight, blur
+
+
+def _lobe_radiance(
+    n: Tensor,
+    v: Tensor,
+    roughness: Tensor,
+    specular: Tensor,
+    rotation_deg: float | Tensor,
+    fallback: Tensor,
+    count: int,
+    visibility: SpecularVisibility | None,
+) -> Tensor:
+    """lobe_radiance for one chunk."""
+    l_world, weight, blur = lobe_samples(n, v, roughness, count)
     dirs = rotate_to_environment(l_world.reshape(-1, 3), rotation_deg)
     lookups = sample_specular(specular, dirs, blur.reshape(-1, 1)).reshape(weight.shape[0], count, -1)
     total = weight.sum(1, keepdim=True)
-    lobe = (weight[..., None] * lookups).sum(1) / total.clamp_min(1e-12)
+    reach = weight if visibility is None else weight * visibility(l_world)
+    lobe = (reach[..., None] * lookups).sum(1) / total.clamp_min(1e-12)
     return torch.where(total > 1e-6, lobe, fallback)

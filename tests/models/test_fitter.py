@@ -74,8 +74,10 @@ def sphere_views(one_thread) -> tuple[Scene, list[FitView]]:
 
 
 def small_config(**changes) -> FitConfig:
+    # Without the specular-visibility table (its own test below): baking it
+    # for the subdivided sphere costs seconds that these tests do not need.
     base = FitConfig(iterations=40, texture_resolution=16, env_height=8, batch_size=512, ao_rays=4,
-                     device="cpu", progress_every=5, preview_size=8)
+                     device="cpu", progress_every=5, preview_size=8, specular_visibility=False)
     return replace(base, **changes)
 
 
@@ -295,3 +297,32 @@ def test_reference_render_furnace_and_alpha() -> None:
     assert shown.shape == (32, 32, 4) and 0 < shown[..., 3].mean() < 1
     edge = (shown[..., 3] > 0) & (shown[..., 3] < 1)
     assert edge.any()  # anti-aliased silhouette
+
+
+def test_specular_visibility_is_tabled_for_concave_scenes_only(sphere_views) -> None:
+    """A sphere standing on a floor: floor pixels whose glossy reflection
+    meets the sphere have part of their lobe closed (the table says so, and
+    a step reads it); the lone convex sphere needs no table."""
+    gt, views = sphere_views
+    lone = Fitter(views[:2], gt.mesh, small_config(iterations=2))
+    lone.setup()
+    assert lone.specular_open is None
+    ball = latlong_sphere(12, 24, 0.5)
+    xs = np.linspace(-1.5, 1.5, 9)
+    x, z = np.meshgrid(xs, xs)
+    floor_v = np.stack([x.ravel(), np.full(x.size, -0.5), z.ravel()], 1)
+    i = np.arange(8)[:, None] * 9 + np.arange(8)[None, :]
+    floor_f = np.concatenate([np.stack([i, i + 9, i + 10], -1).reshape(-1, 3), np.stack([i, i + 10, i + 1], -1).reshape(-1, 3)])
+    mesh = Mesh.from_arrays(np.concatenate([ball.vertices, floor_v]), np.concatenate([ball.faces, floor_f + len(ball.vertices)]))
+    scene = Scene(mesh, MaterialMaps.constant(8), Lighting(Environment(sky_environment(16), name="sky")))
+    fitter = Fitter(render_views(scene, 3, 32), mesh, small_config(iterations=3, specular_visibility=True))
+    fitter.setup()
+    table = fitter.specular_open.float()
+    assert table.shape == (fitter.samples.shape[0], 6)
+    assert float(table.min()) >= 0.0 and float(table.max()) <= 1.0 + 1e-3
+    assert float(table[:, 0].min()) < 0.3 and float(table[:, 0].median()) > 0.9
+    fitter.run()
+    assert math.isfinite(fitter.last_total)
+    off = Fitter(fitter.views, mesh, small_config(iterations=1, specular_visibility=False))
+    off.setup()
+    assert off.specular_open is None
