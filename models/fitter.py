@@ -240,13 +240,14 @@ class Fitter:
         Geometry is fixed during the fit, so this is worked out once (a step
         then interpolates it at the fitted roughness) rather than reading
         the visibility maps every step, which made steps 2.4x slower. None
-        for open shapes (AO 1 everywhere: nothing to block) and without
-        Embree (the AO guess is used).
+        for shapes open almost everywhere (AO above 0.9 at every vertex: a
+        convex or nearly convex mesh, whose AO dips only where rays graze its
+        own facets) and without Embree (the AO guess is used).
         """
         from renderer.specular_lobe import lobe_visibility
         from renderer.visibility import vertex_visibility
 
-        if self.mesh.ao is not None and float(np.min(self.mesh.ao)) > 0.995:
+        if self.mesh.ao is not None and float(np.min(self.mesh.ao)) > 0.9:
             return None
         baked = vertex_visibility(self.mesh)
         if baked is None:
