@@ -326,7 +326,7 @@ def _subpixels(
     from renderer.raster import rasterize
     from renderer.shade import SurfaceSample
     from renderer.texture import sample_texture
-    from renderer.visibility import SpecularVisibility, vertex_visibility
+    from renderer.visibility import SpecularVisibility, visibility_tensors
 
     f = RELIGHT_SUPERSAMPLE
     gb = rasterize(mesh, cam.scaled(f), device)
@@ -345,10 +345,9 @@ def _subpixels(
              for n, t in (("albedo", gt.albedo), ("roughness", gt.roughness), ("metallic", gt.metallic))}
     sources = {"ours": {"albedo": fit[:, :3], "roughness": fit[:, 3:4], "metallic": fit[:, 4:5]}, "gt": truth}
     vis = vis_gen = None
-    baked = vertex_visibility(mesh)
-    if baked is not None:  # as models.render_scene shades
-        faces = torch.as_tensor(mesh.faces.astype(np.int64), device=device)
-        maps = torch.as_tensor(baked, device=device)
+    tensors = visibility_tensors(mesh, device)
+    if tensors is not None:  # as models.render_scene shades
+        maps, faces = tensors
         vis = SpecularVisibility.at(maps, faces, s.triangle, s.barycentric)
         vis_gen = SpecularVisibility.at(maps, faces, s.triangle, s.barycentric, frame=rot.T.contiguous())
     return _SubPixels(

@@ -58,8 +58,8 @@ from models.priors import (
 from models.scene import Scene
 from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
 from renderer.texture import sample_texture
-from renderer.visibility import SpecularVisibility
 from renderer.tonemap import encode_srgb, tone_for_loss
+from renderer.visibility import SpecularVisibility, visibility_tensors
 
 ProgressCallback = Callable[[FitProgress], None]
 MAPS = ("albedo", "roughness", "metallic")
@@ -245,15 +245,13 @@ class Fitter:
         own facets) and without Embree (the AO guess is used).
         """
         from renderer.specular_lobe import lobe_visibility
-        from renderer.visibility import vertex_visibility
 
         if self.mesh.ao is not None and float(np.min(self.mesh.ao)) > 0.9:
             return None
-        baked = vertex_visibility(self.mesh)
-        if baked is None:
+        tensors = visibility_tensors(self.mesh, self.device)
+        if tensors is None:
             return None
-        maps = torch.as_tensor(baked, device=self.device)
-        faces = torch.as_tensor(self.mesh.faces.astype(np.int64), device=self.device)
+        maps, faces = tensors
         table = torch.empty((self.samples.shape[0], OPEN_LEVELS), dtype=torch.float16, device=self.device)
         with torch.no_grad():
             for start in range(0, self.samples.shape[0], 1 << 15):

@@ -32,9 +32,9 @@ from renderer.envmap import rotate_to_environment, sample_equirect, sample_specu
 from renderer.raster import rasterize
 from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
 from renderer.texture import sample_texture
-from renderer.visibility import SpecularVisibility, vertex_visibility
 from renderer.tonemap import display as display_transform
 from renderer.tonemap import encode_srgb
+from renderer.visibility import SpecularVisibility, visibility_tensors
 
 Channel = Literal["shaded", "diffuse", "specular", "albedo", "roughness", "metallic", "normal", "ao"]
 CHANNELS: tuple[str, ...] = ("shaded", "diffuse", "specular", "albedo", "roughness", "metallic", "normal", "ao")
@@ -74,12 +74,9 @@ class SceneRenderer:
         width = min(ENV_TABLE_WIDTH, int(env.radiance.shape[1]))
         width -= width % 2
         tables = EnvironmentTextures.from_environment(env, device, levels=6, width=max(width, 8))
-        faces = vis = None
+        vis = faces = None
         if scene.mesh.ao is not None:  # occlusion is baked: bake where it comes from, too
-            baked = vertex_visibility(scene.mesh)
-            if baked is not None:
-                vis = torch.as_tensor(baked, device=device)
-                faces = torch.as_tensor(scene.mesh.faces.astype(np.int64), device=device)
+            vis, faces = visibility_tensors(scene.mesh, device) or (None, None)
         return SceneRenderer(
             scene,
             device,

@@ -47,11 +47,24 @@ def bake_vertex_ao(
     part are hidden and say nothing about the visible surface), or 0 when
     all of them are.
     """
+    if len(mesh.faces) == 0:
+        return np.ones(len(mesh.vertices), np.float32)
+    points, normals, owners, weight = inset_points(mesh, inset)
+    ao = ambient_occlusion(mesh, points, normals, samples, max_distance, seed).astype(np.float64)
+    seen = ao > 0.0
+    num = np.bincount(owners, weights=weight * ao * seen, minlength=len(mesh.vertices))
+    den = np.bincount(owners, weights=weight * seen, minlength=len(mesh.vertices))
+    return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0).astype(np.float32)
+
+
+def inset_points(mesh: Mesh, inset: float = 0.6) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One point per (face, corner) at barycentric weight `inset` towards the
+    corner, where bakes measure a vertex (see `bake_vertex_ao`): points
+    (3F,3), unit interpolated normals (3F,3), the corner's vertex (3F,) and
+    the face's area (3F,) as its weight."""
     v = mesh.vertices.astype(np.float64)
     f = mesh.faces.astype(np.int64)
     n = mesh.normals.astype(np.float64)
-    if len(f) == 0:
-        return np.ones(len(v), np.float32)
     rest = (1.0 - inset) / 2.0
     points, normals, owners = [], [], []
     for k in range(3):
@@ -59,14 +72,8 @@ def bake_vertex_ao(
         points.append(inset * v[a] + rest * (v[b] + v[c]))
         normals.append(inset * n[a] + rest * (n[b] + n[c]))
         owners.append(a)
-    points, normals, owners = np.concatenate(points), _unit(np.concatenate(normals)), np.concatenate(owners)
     area = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1)
-    weight = np.tile(area, 3) + 1e-20
-    ao = ambient_occlusion(mesh, points, normals, samples, max_distance, seed).astype(np.float64)
-    seen = ao > 0.0
-    num = np.bincount(owners, weights=weight * ao * seen, minlength=len(v))
-    den = np.bincount(owners, weights=weight * seen, minlength=len(v))
-    return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0).astype(np.float32)
+    return np.concatenate(points), _unit(np.concatenate(normals)), np.concatenate(owners), np.tile(area, 3) + 1e-20
 
 
 def with_baked_ao(mesh: Mesh, samples: int = 64, max_distance: float | None = None, seed: int = 0) -> Mesh:

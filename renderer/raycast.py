@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -133,6 +135,22 @@ class RayCaster:
         return out
 
 
+_T = TypeVar("_T")
+
+
+def cached_per_mesh(cache: dict[int, tuple[weakref.ref, _T]], mesh: Mesh, build: Callable[[Mesh], _T]) -> _T:
+    """`build(mesh)`, kept in `cache` while the mesh lives (Mesh holds numpy
+    arrays, so it is not hashable: the cache is keyed by identity and the
+    entry dropped when the mesh is freed)."""
+    key = id(mesh)
+    entry = cache.get(key)
+    if entry is not None and entry[0]() is mesh:
+        return entry[1]
+    value = build(mesh)
+    cache[key] = (weakref.ref(mesh, lambda _ref, k=key: cache.pop(k, None)), value)
+    return value
+
+
 _CACHE: dict[int, tuple[weakref.ref, RayCaster]] = {}
 
 
@@ -140,13 +158,7 @@ def ray_caster(mesh: Mesh | RayCaster) -> RayCaster:
     """The cached RayCaster of `mesh` (built on first use, freed with the mesh)."""
     if isinstance(mesh, RayCaster):
         return mesh
-    key = id(mesh)
-    entry = _CACHE.get(key)
-    if entry is not None and entry[0]() is mesh:
-        return entry[1]
-    caster = RayCaster(mesh)
-    _CACHE[key] = (weakref.ref(mesh, lambda _ref, k=key: _CACHE.pop(k, None)), caster)
-    return caster
+    return cached_per_mesh(_CACHE, mesh, RayCaster)
 
 
 def cast_rays(

@@ -120,10 +120,13 @@ def lobe_radiance(
     parts = []
     for i in range(0, max(n.shape[0], 1), step):
         sl = slice(i, i + step)
-        vis = None if visibility is None else visibility.subset(sl)
-        parts.append(
-            _lobe_radiance(n[sl], v[sl], roughness[sl], specular, rotation_deg, fallback[sl], count, vis)
-        )
+        l_world, weight, blur = lobe_samples(n[sl], v[sl], roughness[sl], count)
+        dirs = rotate_to_environment(l_world.reshape(-1, 3), rotation_deg)
+        lookups = sample_specular(specular, dirs, blur.reshape(-1, 1)).reshape(weight.shape[0], count, -1)
+        total = weight.sum(1, keepdim=True)
+        reach = weight if visibility is None else weight * visibility.subset(sl)(l_world)
+        lobe = (reach[..., None] * lookups).sum(1) / total.clamp_min(1e-12)
+        parts.append(torch.where(total > 1e-6, lobe, fallback[sl]))
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
@@ -183,22 +186,3 @@ def lobe_samples(n: Tensor, v: Tensor, roughness: Tensor, count: int) -> tuple[T
     l_world = l_x[..., None] * t[:, None] + l_y[..., None] * b[:, None] + l_z[..., None] * n[:, None]  # (N,K,3)
     return l_world, weight, blur
 
-
-def _lobe_radiance(
-    n: Tensor,
-    v: Tensor,
-    roughness: Tensor,
-    specular: Tensor,
-    rotation_deg: float | Tensor,
-    fallback: Tensor,
-    count: int,
-    visibility: SpecularVisibility | None,
-) -> Tensor:
-    """lobe_radiance for one chunk."""
-    l_world, weight, blur = lobe_samples(n, v, roughness, count)
-    dirs = rotate_to_environment(l_world.reshape(-1, 3), rotation_deg)
-    lookups = sample_specular(specular, dirs, blur.reshape(-1, 1)).reshape(weight.shape[0], count, -1)
-    total = weight.sum(1, keepdim=True)
-    reach = weight if visibility is None else weight * visibility(l_world)
-    lobe = (reach[..., None] * lookups).sum(1) / total.clamp_min(1e-12)
-    return torch.where(total > 1e-6, lobe, fallback)

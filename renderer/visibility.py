@@ -28,8 +28,8 @@ import torch
 from torch import Tensor
 
 from models.mesh import Mesh
-from renderer.ao import _default_offset, _unit
-from renderer.raycast import HAVE_EMBREE, ray_caster
+from renderer.ao import _default_offset, _unit, inset_points
+from renderer.raycast import HAVE_EMBREE, cached_per_mesh, ray_caster
 
 RESOLUTION = 16
 """Cells per side of a vertex's octahedral map (16: ~11 degrees per cell;
@@ -67,47 +67,48 @@ def bake_vertex_visibility(
 ) -> np.ndarray:
     """Visibility maps (V, R, R) float16 in [0, 1], row = v, column = u of
     `octahedral_encode`; one jittered ray per cell per point (module doc)."""
-    v = mesh.vertices.astype(np.float64)
-    f = mesh.faces.astype(np.int64)
-    n = mesh.normals.astype(np.float64)
-    out = np.zeros((len(v), resolution, resolution), np.float16)
-    if len(f) == 0:
-        return out
-    rest = (1.0 - inset) / 2.0
-    points = np.concatenate([inset * v[f[:, k]] + rest * (v[f[:, (k + 1) % 3]] + v[f[:, (k + 2) % 3]]) for k in range(3)])
-    normals = _unit(np.concatenate([inset * n[f[:, k]] + rest * (n[f[:, (k + 1) % 3]] + n[f[:, (k + 2) % 3]]) for k in range(3)]))
-    owners = np.concatenate([f[:, k] for k in range(3)])
-    area = 0.5 * np.linalg.norm(np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]]), axis=1)
-    weight = np.tile(area, 3) + 1e-20
-    maps = _point_maps(mesh, points, normals, resolution, seed, threads)  # (P, R*R) float32
+    if len(mesh.faces) == 0:
+        return np.zeros((len(mesh.vertices), resolution, resolution), np.float16)
+    points, normals, owners, weight = inset_points(mesh, inset)
+    cells = _cells(resolution)
+    centres = octahedral_decode((cells + 0.5) / resolution)
+    maps = _point_maps(mesh, points, normals, cells, centres, resolution, seed, threads)  # (P, R*R)
     # A point that sees nothing of its own hemisphere is buried: it says nothing.
-    centres = octahedral_decode((np.stack(np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="xy"), -1).reshape(-1, 2) + 0.5) / resolution)
     above = (normals @ centres.T) > 0.0
     seen = ((maps * above).sum(1) > 0.0) * weight
-    den = np.bincount(owners, weights=seen, minlength=len(v))
-    cells = resolution * resolution
-    acc = np.zeros((len(v), cells))
+    den = np.bincount(owners, weights=seen, minlength=len(mesh.vertices))
+    acc = np.zeros((len(mesh.vertices), len(cells)))
     np.add.at(acc, owners, maps * seen[:, None])
-    out[:] = (acc / np.maximum(den, 1e-30)[:, None]).reshape(len(v), resolution, resolution)
-    return out
+    mean = acc / np.maximum(den, 1e-30)[:, None]
+    return mean.reshape(len(mesh.vertices), resolution, resolution).astype(np.float16)
 
 
-def _point_maps(mesh: Mesh, points: np.ndarray, normals: np.ndarray, resolution: int, seed: int, threads: int | None) -> np.ndarray:
+def _cells(resolution: int) -> np.ndarray:
+    """(R*R, 2) integer (column, row) of every cell, row-major."""
+    return np.stack(np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="xy"), -1).reshape(-1, 2)
+
+
+def _point_maps(
+    mesh: Mesh,
+    points: np.ndarray,
+    normals: np.ndarray,
+    cells: np.ndarray,
+    centres: np.ndarray,
+    resolution: int,
+    seed: int,
+    threads: int | None,
+) -> np.ndarray:
     """(P, R*R) float32: 1 where the jittered ray of that cell escapes."""
     caster = ray_caster(mesh)
     eps = _default_offset(caster)
-    cells = resolution * resolution
-    grid = np.stack(np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="xy"), -1).reshape(-1, 2)
-    centres = octahedral_decode((grid + 0.5) / resolution)
-    rng = np.random.default_rng(seed)
-    jitter = rng.random((len(points), cells, 2))
-    per = max(1, _RAYS_PER_CALL // cells)
+    jitter = np.random.default_rng(seed).random((len(points), len(cells), 2))
+    per = max(1, _RAYS_PER_CALL // len(cells))
 
     def chunk(start: int) -> np.ndarray:
         sl = slice(start, start + per)
         p, nrm = points[sl], normals[sl]
         traced = (nrm @ centres.T) >= BELOW_HORIZON  # (k, cells)
-        dirs = octahedral_decode((grid[None] + jitter[sl]) / resolution)[traced]
+        dirs = octahedral_decode((cells[None] + jitter[sl]) / resolution)[traced]
         origins = np.repeat(p + eps * nrm, traced.sum(1), axis=0)
         result = np.zeros(traced.shape, np.float32)
         result[traced] = ~caster.occluded(origins, dirs)
@@ -115,8 +116,7 @@ def _point_maps(mesh: Mesh, points: np.ndarray, normals: np.ndarray, resolution:
 
     workers = threads or min(os.cpu_count() or 1, torch.get_num_threads())
     with ThreadPoolExecutor(max(1, workers)) as pool:  # Embree releases the GIL
-        parts = list(pool.map(chunk, range(0, len(points), per)))
-    return np.concatenate(parts) if parts else np.zeros((0, cells), np.float32)
+        return np.concatenate(list(pool.map(chunk, range(0, len(points), per))))
 
 
 @dataclass(frozen=True)
@@ -134,12 +134,12 @@ class SpecularVisibility:
     @staticmethod
     def at(
         maps: Tensor, faces: Tensor, triangle: Tensor, barycentric: Tensor, frame: Tensor | None = None
-    ) -> "SpecularVisibility":
+    ) -> SpecularVisibility:
         """For points on triangles (N,) int64 (rows of faces (F,3)) at
         barycentric weights (N,3)."""
         return SpecularVisibility(maps, faces[triangle.clamp_min(0)].long(), barycentric, frame)
 
-    def subset(self, index: Tensor | slice) -> "SpecularVisibility":
+    def subset(self, index: Tensor | slice) -> SpecularVisibility:
         return SpecularVisibility(self.maps, self.vertices[index], self.weights[index], self.frame)
 
     def __call__(self, dirs: Tensor) -> Tensor:
@@ -154,18 +154,14 @@ class SpecularVisibility:
         y0 = y0f.long().clamp(0, res - 1)
         x1 = (x0f.long() + 1).clamp(0, res - 1)
         y1 = (y0f.long() + 1).clamp(0, res - 1)
-        flat = self.maps.reshape(self.maps.shape[0], -1)
+        flat = self.maps.reshape(-1)
         out = torch.zeros_like(fx)
         for j in range(3):
-            base = (self.vertices[:, j] * (res * res))[:, None]  # (N,1)
-            w = self.weights[:, j : j + 1].to(dirs.dtype)
-
-            def at(x: Tensor, y: Tensor) -> Tensor:
-                return flat.reshape(-1)[base + y * res + x].to(dirs.dtype)
-
-            top = at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx
-            bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx
-            out = out + w * (top * (1.0 - fy) + bottom * fy)
+            base = (self.vertices[:, j] * (res * res))[:, None]  # (N,1): this corner's map
+            at = [flat[base + y * res + x].to(dirs.dtype) for y in (y0, y1) for x in (x0, x1)]
+            top = at[0] * (1.0 - fx) + at[1] * fx
+            bottom = at[2] * (1.0 - fx) + at[3] * fx
+            out = out + self.weights[:, j : j + 1].to(dirs.dtype) * (top * (1.0 - fy) + bottom * fy)
         return out
 
 
@@ -184,10 +180,13 @@ def vertex_visibility(mesh: Mesh) -> np.ndarray | None:
     shading falls back to the AO-based specular occlusion."""
     if not HAVE_EMBREE or len(mesh.faces) == 0:
         return None
-    key = id(mesh)
-    entry = _CACHE.get(key)
-    if entry is not None and entry[0]() is mesh:
-        return entry[1]
-    maps = bake_vertex_visibility(mesh)
-    _CACHE[key] = (weakref.ref(mesh, lambda _ref, k=key: _CACHE.pop(k, None)), maps)
-    return maps
+    return cached_per_mesh(_CACHE, mesh, bake_vertex_visibility)
+
+
+def visibility_tensors(mesh: Mesh, device: torch.device | str) -> tuple[Tensor, Tensor] | None:
+    """The mesh's maps (V,R,R) and faces (F,3) int64 on `device`, what
+    `SpecularVisibility.at` reads; None where `vertex_visibility` is None."""
+    baked = vertex_visibility(mesh)
+    if baked is None:
+        return None
+    return torch.as_tensor(baked, device=device), torch.as_tensor(mesh.faces.astype(np.int64), device=device)

@@ -14,7 +14,7 @@ from models.mesh import Mesh
 from renderer.ao import ambient_occlusion, bake_vertex_ao, visibility_to_lights, with_baked_ao
 
 
-def _grid(n: int, size: float = 1.0) -> trimesh.Trimesh:
+def floor_grid(n: int, size: float = 1.0) -> trimesh.Trimesh:
     """A subdivided square in the xz plane (y = 0), normals +Y."""
     xs = np.linspace(-size / 2, size / 2, n + 1)
     x, z = np.meshgrid(xs, xs)
@@ -31,7 +31,7 @@ def _mesh(*parts: trimesh.Trimesh) -> Mesh:
 
 
 def test_a_lone_plane_is_unoccluded() -> None:
-    mesh = _mesh(_grid(8))
+    mesh = _mesh(floor_grid(8))
     ao = bake_vertex_ao(mesh, samples=32)
     assert ao.shape == (len(mesh.vertices),) and ao.dtype == np.float32
     assert np.all(ao == 1.0)
@@ -40,7 +40,7 @@ def test_a_lone_plane_is_unoccluded() -> None:
 def test_inside_a_closed_box_is_dark() -> None:
     box = trimesh.creation.box([4.0, 4.0, 4.0])
     box.invert()  # faces inward; occlusion does not care about winding
-    mesh = _mesh(_grid(4), box)
+    mesh = _mesh(floor_grid(4), box)
     ao = bake_vertex_ao(mesh, samples=64)
     plane = np.arange(25)
     assert ao[plane].max() <= 0.0 + 1e-6
@@ -49,8 +49,8 @@ def test_inside_a_closed_box_is_dark() -> None:
 
 
 def test_l_shape_is_darker_in_its_inner_corner() -> None:
-    floor = _grid(10, 2.0)  # y = 0, x and z in [-1, 1]
-    wall = _grid(10, 2.0)
+    floor = floor_grid(10, 2.0)  # y = 0, x and z in [-1, 1]
+    wall = floor_grid(10, 2.0)
     wall.apply_transform(trimesh.transformations.rotation_matrix(-math.pi / 2, [0, 0, 1]))  # normal +X
     wall.apply_translation([-1.0, 1.0, 0.0])  # the plane x = -1, y in [0, 2]
     tm = trimesh.util.concatenate([floor, wall])
@@ -95,8 +95,8 @@ def test_with_baked_ao_keeps_geometry() -> None:
 
 
 def test_visibility_to_lights_casts_the_geometric_shadow() -> None:
-    ground = _grid(1, 10.0)
-    blocker = _grid(1, 1.0)
+    ground = floor_grid(1, 10.0)
+    blocker = floor_grid(1, 1.0)
     blocker.apply_translation([0, 1.0, 0])  # a 1x1 square 1 unit above the origin
     mesh = _mesh(ground, blocker)
     xs = np.linspace(-1.45, 1.45, 30)  # no point on a shadow boundary
@@ -120,7 +120,7 @@ def test_a_vertex_buried_in_another_part_does_not_darken_its_triangles() -> None
     # (parts pushed into each other, as in real assets): at the vertex itself
     # every ray is blocked, but the visible surface around it is open.
     cube = trimesh.creation.box(extents=(0.2, 0.2, 0.2))
-    mesh = _mesh(_grid(2, size=2.0), cube)
+    mesh = _mesh(floor_grid(2, size=2.0), cube)
     centre = int(np.argmin(np.linalg.norm(mesh.vertices[:9], axis=1)))
     at_vertex = ambient_occlusion(mesh, mesh.vertices[centre : centre + 1], mesh.normals[centre : centre + 1], 64)
     assert at_vertex[0] == 0.0  # the old per-vertex bake: black

@@ -22,25 +22,15 @@ from renderer.visibility import (
     octahedral_encode,
     vertex_visibility,
 )
-
-
-def _grid(n: int, size: float) -> trimesh.Trimesh:
-    """A subdivided square in the xz plane (y = 0), normals +Y."""
-    xs = np.linspace(-size / 2, size / 2, n + 1)
-    x, z = np.meshgrid(xs, xs)
-    v = np.stack([x.ravel(), np.zeros(x.size), z.ravel()], 1)
-    i = np.arange(n)[:, None] * (n + 1) + np.arange(n)[None, :]
-    a, b, c, d = i, i + 1, i + n + 2, i + n + 1
-    f = np.concatenate([np.stack([a, d, c], -1).reshape(-1, 3), np.stack([a, c, b], -1).reshape(-1, 3)])
-    return trimesh.Trimesh(v, f, process=False)
+from tests.renderer.test_ao import floor_grid
 
 
 @pytest.fixture(scope="module")
 def floor_and_wall() -> Mesh:
     """A floor (y = 0, x and z in [-1, 1]) and a wall standing on its edge
     x = -1, 2 high, facing +X."""
-    floor = _grid(10, 2.0)
-    wall = _grid(10, 2.0)
+    floor = floor_grid(10, 2.0)
+    wall = floor_grid(10, 2.0)
     wall.apply_transform(trimesh.transformations.rotation_matrix(-math.pi / 2, [0, 0, 1]))
     wall.apply_translation([-1.0, 1.0, 0.0])
     tm = trimesh.util.concatenate([floor, wall])
