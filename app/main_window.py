@@ -520,6 +520,7 @@ class MainWindow(QMainWindow):
         for pending in self._jobs.values():
             pending.cancel.set()
         self.viewport.prefilter.shutdown()
+        self.viewport.visibility_baker.shutdown()
         self.session.close()
         self.settings.save_window(self.saveGeometry(), self.saveState())
         self.log_panel.detach()

@@ -11,7 +11,9 @@ click on the object re-centres the orbit there.
 
 A new environment map is prefiltered on a worker thread
 (app.environment_prefilter); the previous one stays on screen until its
-tables are ready (`environmentProgress` says what is being prepared).
+tables are ready (`environmentProgress` says what is being prepared). A mesh
+with baked AO has its specular visibility maps baked on another
+(app.visibility_baker); AO's guess stands in until they arrive.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from models.scene import DisplaySettings
 from renderer.gl.programs import CHANNELS
 
 from app.environment_prefilter import EnvironmentPrefilter
+from app.visibility_baker import VisibilityBaker
 
 if TYPE_CHECKING:
     from renderer.gl.scene_renderer import SceneRenderer
@@ -64,8 +67,9 @@ _FLY_KEYS = {
 DEFAULT_DISPLAY = DisplaySettings(background="color", background_color=(0.03, 0.032, 0.036))
 PREVIEW_HDRI = Path(__file__).resolve().parents[1] / "resources" / "hdri" / "studio.hdr"
 # Scene parts handed to SceneRenderer's set_<part>, in this order. `world_up`
-# goes only to a renderer that has set_world_up (the grid's plane).
-_SCENE_PARTS = ("mesh", "material", "environment", "lights", "display", "world_up")
+# goes only to a renderer that has set_world_up (the grid's plane);
+# `visibility` (the mesh's specular visibility maps) right after its mesh.
+_SCENE_PARTS = ("mesh", "visibility", "material", "environment", "lights", "display", "world_up")
 # Edits that arrive in quick runs (sliders, drags, a fit's previews): drawn as
 # interactive frames until they pause, like a moving camera. A still frame
 # reads the environment 32 times per pixel (renderer/specular_lobe.py), which
@@ -114,6 +118,8 @@ class Viewport(QOpenGLWidget):
         self.prefilter.failed.connect(self._environment_failed)
         self.prefilter.busyChanged.connect(
             lambda name: self.environmentProgress.emit(f"Preparing lighting: {name}…" if name else ""))
+        self.visibility_baker = VisibilityBaker(self)
+        self.visibility_baker.ready.connect(self._visibility_ready)
 
     # ---- public API ---------------------------------------------------------
     def camera(self) -> Camera:
@@ -165,11 +171,16 @@ class Viewport(QOpenGLWidget):
         self.update()
 
     def set_mesh(self, mesh: Mesh | None) -> None:
-        """Show a mesh; also makes its bounding sphere the scene bounds."""
+        """Show a mesh; also makes its bounding sphere the scene bounds. A
+        mesh with baked AO gets its specular visibility maps once baked."""
         self._mesh = mesh
         if mesh is not None:
             self.set_scene_bounds(*mesh.bounding_sphere())
+        self._scene.pop("visibility", None)
+        self._pending.pop("visibility", None)
         self._queue("mesh", mesh)  # the first paint with a mesh and no environment adds the preview light
+        if mesh is not None and mesh.ao is not None:
+            self.visibility_baker.request(mesh)
 
     def set_material(self, maps: MaterialMaps | None) -> None:
         self._queue("material", maps)
@@ -191,6 +202,7 @@ class Viewport(QOpenGLWidget):
             self._refine.stop()
             self.render_scale = 1.0
             self._finish_environment()
+            self._finish_visibility()
         return self.grabFramebuffer()
 
     def pick_surface(self, x: float, y: float) -> SurfaceHit | None:
@@ -346,6 +358,18 @@ class Viewport(QOpenGLWidget):
         has = getattr(self._renderer, "has_environment", None)
         if callable(has) and not has(env.radiance) and self.prefilter.wait(env.radiance) is not None:
             self._pending.setdefault("environment", env)
+
+    def _visibility_ready(self, mesh: Mesh, maps: np.ndarray) -> None:
+        if mesh is self._mesh and self._scene.get("visibility") is not maps:
+            self._queue("visibility", maps)
+
+    def _finish_visibility(self) -> None:
+        """Wait for the bake of the shown mesh's visibility maps, if any."""
+        mesh = self._mesh
+        if mesh is not None and mesh.ao is not None and "visibility" not in self._scene:
+            maps = self.visibility_baker.wait(mesh)
+            if maps is not None:
+                self._visibility_ready(mesh, maps)
 
     # ---- interaction --------------------------------------------------------
     def _start_interaction(self) -> None:

@@ -14,6 +14,9 @@ Scenes
 - sample: a torus (2.3k triangles) with varied material maps, a procedural
   sky and one shadowed point light — the size of a typical fitted capture
   mesh after decimation;
+- sample+visibility: the same torus with baked AO, so still frames read its
+  specular visibility maps too (renderer/visibility.py, three bilinear
+  lookups per lobe sample; needs Embree, else the row is left out);
 - sphere-500k: a UV sphere of 500k triangles, same material, sky and light.
 """
 
@@ -35,7 +38,9 @@ from models.material import MaterialMaps
 from models.mesh import Mesh
 from models.scene import DisplaySettings, Scene
 from renderer.gl.context import create_standalone_context, release_standalone_context, renderer_string
+from renderer.ao import with_baked_ao
 from renderer.gl.scene_renderer import SceneRenderer
+from renderer.raycast import HAVE_EMBREE
 
 RESOLUTIONS = ((1280, 720), (960, 540))
 
@@ -90,10 +95,12 @@ def sky(height: int = 256) -> Environment:
 def scenes() -> dict[str, Scene]:
     lighting = Lighting(sky(), (PunctualLight("point", intensity=15.0, position=(1.5, 2.5, 1.0)),))
     maps = material()
-    return {
-        "sample": Scene(torus(), maps, lighting, DisplaySettings(view_transform="agx")),
-        "sphere-500k": Scene(uv_sphere(500, 500), maps, lighting, DisplaySettings(view_transform="agx")),
-    }
+    shown = DisplaySettings(view_transform="agx")
+    out = {"sample": Scene(torus(), maps, lighting, shown)}
+    if HAVE_EMBREE:
+        out["sample+visibility"] = Scene(with_baked_ao(torus()), maps, lighting, shown)
+    out["sphere-500k"] = Scene(uv_sphere(500, 500), maps, lighting, shown)
+    return out
 
 
 def cpu_name() -> str:

@@ -14,6 +14,10 @@ for AO (renderer/ao.py), it is measured just inside the triangles around the
 vertex, ignoring points buried inside another part. A shading point blends
 its triangle's three maps by its barycentric weights, each read bilinearly
 (clamped at the map's edges) in a direction.
+
+GLSL MIRROR: resources/shaders/common/visibility.glsl reads the same maps
+(renderer/gl/textures.py's VisibilityTextures) the way `SpecularVisibility`
+does; the GL/torch parity test renders a torus with them.
 """
 
 from __future__ import annotations

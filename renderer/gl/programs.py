@@ -34,6 +34,9 @@ UNIT_ENV_RADIANCE = 6
 UNIT_SHADOW = 7
 UNIT_DIELECTRIC_AVG = 8
 UNIT_UPSCALE_SOURCE = 9
+UNIT_VISIBILITY = 10
+UNIT_FACES = 11
+UNIT_VERTEX_POSITIONS = 12
 
 
 def _glsl_mat3(rows: tuple[tuple[float, float, float], ...]) -> str:
@@ -137,6 +140,8 @@ class MeshVariant:
     shadow_taps: PCF taps per side (0: no shadow maps, 1: one tap, 2: 2 x 2).
     lobe_samples: environment lookups across the specular lobe
     (renderer/specular_lobe.py; 0: the classic split sum's single lookup).
+    visibility: the lobe samples read the mesh's specular visibility maps
+    (common/visibility.glsl); needs lobe_samples > 0.
     """
 
     channel: str = "shaded"
@@ -144,6 +149,7 @@ class MeshVariant:
     view_transform: str = "standard"
     linear_output: bool = False
     lobe_samples: int = specular_lobe.RENDER_SAMPLES
+    visibility: bool = False
 
     def defines(self) -> dict[str, object]:
         defines: dict[str, object] = {
@@ -152,11 +158,22 @@ class MeshVariant:
             "VIEW_TRANSFORM": VIEW_TRANSFORMS.index(self.view_transform),
             "LINEAR_OUTPUT": int(bool(self.linear_output)),
             "LOBE_SAMPLES": int(self.lobe_samples),
+            "VISIBILITY": int(self.visibility and self.lobe_samples > 0),
         }
         if self.lobe_samples > 0:
             points = specular_lobe.disk_points(int(self.lobe_samples))
             defines["LOBE_DISK_POINTS"] = "vec2[](" + ", ".join(f"vec2({x!r}, {y!r})" for x, y in points) + ")"
         return defines
+
+
+@dataclass(frozen=True)
+class VisibilityUniforms:
+    """The layout of textures.VisibilityTextures: atlas tiles per row, map
+    resolution, texels per row of the index textures."""
+
+    tiles: int = 1
+    resolution: int = 1
+    index_width: int = 1
 
 
 @dataclass(frozen=True)
@@ -166,6 +183,7 @@ class MeshUniforms:
     exposure_ev: float
     environment: EnvironmentUniforms
     lights: LightUniforms
+    visibility: VisibilityUniforms = VisibilityUniforms()
 
 
 def bind_mesh(prog: moderngl.Program, u: MeshUniforms) -> None:
@@ -197,6 +215,12 @@ def bind_mesh(prog: moderngl.Program, u: MeshUniforms) -> None:
     _write(prog, "u_shadow_tile", lights.shadow_tile)
     _write(prog, "u_shadow_texel_world", lights.shadow_texel_world)
     _set(prog, "u_shadow_atlas_texel", tuple(float(x) for x in lights.atlas_texel))
+    _set(prog, "u_visibility", UNIT_VISIBILITY)
+    _set(prog, "u_faces", UNIT_FACES)
+    _set(prog, "u_vertex_positions", UNIT_VERTEX_POSITIONS)
+    _set(prog, "u_visibility_tiles", int(u.visibility.tiles))
+    _set(prog, "u_visibility_resolution", int(u.visibility.resolution))
+    _set(prog, "u_index_width", int(u.visibility.index_width))
 
 
 @dataclass(frozen=True)

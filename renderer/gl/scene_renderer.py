@@ -14,6 +14,7 @@ draws the background and the grid.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -36,10 +37,13 @@ from renderer.gl.programs import (
     UNIT_ENV_IRRADIANCE,
     UNIT_ENV_RADIANCE,
     UNIT_ENV_SPECULAR,
+    UNIT_FACES,
     UNIT_METALLIC,
     UNIT_ROUGHNESS,
     UNIT_SHADOW,
     UNIT_UPSCALE_SOURCE,
+    UNIT_VERTEX_POSITIONS,
+    UNIT_VISIBILITY,
     BackgroundUniforms,
     BackgroundVariant,
     CameraRayUniforms,
@@ -51,6 +55,7 @@ from renderer.gl.programs import (
     Programs,
     ShadowUniforms,
     UpscaleUniforms,
+    VisibilityUniforms,
     WireframeUniforms,
     bind_background,
     bind_grid,
@@ -61,11 +66,13 @@ from renderer.gl.programs import (
 )
 from renderer.gl.lod import cluster_decimate
 from renderer.gl.shadows import ShadowAtlas, ShadowLayout, pack_lights, plan_shadows
-from renderer.gl.textures import EnvironmentTextures, MaterialTextures, upload_brdf_tables
+from renderer.gl.textures import INDEX_WIDTH, EnvironmentTextures, MaterialTextures, VisibilityTextures, upload_brdf_tables
 from renderer.specular_lobe import RENDER_SAMPLES
 
 if TYPE_CHECKING:
     from renderer.envmap import PrefilteredEnvironment
+
+log = logging.getLogger(__name__)
 
 INTERACTIVE_LOBE_SAMPLES = 0
 """Specular-lobe lookups of interactive frames (0: the classic single lookup;
@@ -134,10 +141,13 @@ class SceneRenderer:
     shadow_map_size: texels per side of a shadow tile. shadow_taps: PCF taps
     per side on still frames (interactive frames take one). shadows: whether
     punctual lights cast shadows (renderer.shade without a visibility
-    argument is the unshadowed case). interactive_scale: resolution factor of
-    interactive frames (1: callers that lower the resolution themselves, as
-    app/viewport.py does, must not have it lowered twice); interactive_triangles: meshes above 1.5x this draw a
-    clustered stand-in of about this many triangles while interactive
+    argument is the unshadowed case). specular_visibility: whether
+    `set_scene` bakes and uses the mesh's specular visibility maps (False:
+    AO's guess dims specular light, as without Embree). interactive_scale:
+    resolution factor of interactive frames (1: callers that lower the
+    resolution themselves, as app/viewport.py does, must not have it lowered
+    twice); interactive_triangles: meshes above 1.5x this draw a clustered
+    stand-in of about this many triangles while interactive
     (renderer/gl/lod.py). depth_prepass: lay depth down first so each pixel is
     shaded once (a win unless the mesh has far more triangles than pixels).
     """
@@ -155,6 +165,7 @@ class SceneRenderer:
     ):
         self.ctx = ctx
         self.shadows = shadows
+        self.specular_visibility = True
         self.programs = Programs(ctx)
         self.shadow_map_size = shadow_map_size
         self.shadow_taps = shadow_taps
@@ -170,6 +181,7 @@ class SceneRenderer:
         self._shadow_atlas = ShadowAtlas(ctx)
         self._reduced: tuple[tuple[tuple[int, int], bool], moderngl.Framebuffer] | None = None
         self._mesh: _MeshBuffers | None = None
+        self._visibility: tuple[np.ndarray, VisibilityTextures] | None = None
         self._proxy: _MeshBuffers | None = None
         self._material: MaterialTextures | None = None
         self._environment: Environment | None = None
@@ -183,8 +195,17 @@ class SceneRenderer:
     # ------------------------------------------------------------------ state
 
     def set_scene(self, scene: Scene) -> None:
-        """Mesh, material, environment, lights and display of `scene`."""
+        """Mesh, material, environment, lights and display of `scene`; a
+        mesh with baked AO gets its specular visibility maps too (baked here
+        on first use: callers on a GUI thread use set_mesh and
+        set_visibility instead)."""
         self.set_mesh(scene.mesh)
+        if self.specular_visibility and scene.mesh is not None and scene.mesh.ao is not None:
+            from renderer.visibility import vertex_visibility
+
+            self.set_visibility(vertex_visibility(scene.mesh))
+        else:
+            self.set_visibility(None)
         self.set_material(scene.material)
         self.set_environment(scene.lighting.environment)
         self.set_lights(scene.lighting.lights)
@@ -201,9 +222,32 @@ class SceneRenderer:
             self._proxy.release()
             self._proxy = None
         self._shadows_dirty = True
+        self.set_visibility(None)
         if mesh is None or len(mesh.faces) == 0:
             return
         self._mesh = self._upload_mesh(mesh)
+
+    def set_visibility(self, maps: np.ndarray | None) -> None:
+        """The current mesh's specular visibility maps (V,R,R)
+        (renderer.visibility.vertex_visibility), read by still frames; None:
+        specular light is dimmed by AO's guess. The same array is a no-op;
+        maps of another mesh (other vertex count) or too large for this GL
+        are ignored, with a log line."""
+        if self._visibility is not None and self._visibility[0] is maps:
+            return
+        if self._visibility is not None:
+            self._visibility[1].release()
+            self._visibility = None
+        if maps is None or self._mesh is None:
+            return
+        mesh = self._mesh.mesh
+        if maps.shape[0] != len(mesh.vertices):
+            log.warning("visibility maps for %d vertices ignored: the mesh has %d", maps.shape[0], len(mesh.vertices))
+            return
+        if not VisibilityTextures.fits(self.ctx, len(mesh.vertices), len(mesh.faces), maps.shape[-1]):
+            log.warning("visibility maps of %d vertices exceed this GL's texture size: AO's guess instead", len(maps))
+            return
+        self._visibility = (maps, VisibilityTextures.create(self.ctx, mesh.vertices, mesh.faces, maps))
 
     def _upload_mesh(self, mesh: Mesh) -> _MeshBuffers:
         ctx, progs = self.ctx, self.programs
@@ -372,9 +416,17 @@ class SceneRenderer:
                 f.mesh.depth.render(moderngl.TRIANGLES)
                 fbo.color_mask = (True, True, True, True)
                 ctx.depth_func = "<="
-            variant = MeshVariant(f.channel, f.shadow_taps, self.display.view_transform, f.linear_output, f.lobe_samples)
+            visibility = self._visibility[1] if self._visibility is not None and f.mesh is self._mesh else None
+            variant = MeshVariant(
+                f.channel, f.shadow_taps, self.display.view_transform, f.linear_output, f.lobe_samples,
+                visibility is not None and f.channel == "shaded",
+            )
             prog = self.programs.mesh(variant)
-            bind_mesh(prog, MeshUniforms(view_proj, f.camera.position, self.display.exposure_ev, env_u, f.lights))
+            vis_u = VisibilityUniforms()
+            if visibility is not None:
+                visibility.use(UNIT_VISIBILITY, UNIT_FACES, UNIT_VERTEX_POSITIONS)
+                vis_u = VisibilityUniforms(visibility.tiles, visibility.resolution, INDEX_WIDTH)
+            bind_mesh(prog, MeshUniforms(view_proj, f.camera.position, self.display.exposure_ev, env_u, f.lights, vis_u))
             f.mesh.shaded_vao(ctx, prog).render(moderngl.TRIANGLES)
 
         ctx.depth_func = "<="
@@ -477,6 +529,7 @@ class SceneRenderer:
         for buffers in (self._mesh, self._proxy):
             if buffers is not None:
                 buffers.release()
+        self.set_visibility(None)
         if self._material is not None:
             self._material.release()
         for tex in self._env_cache.values():

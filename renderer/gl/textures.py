@@ -3,6 +3,7 @@
 Everything is uploaded as float32 with LINEAR filtering and no mipmaps, so a
 lookup is the same bilinear/trilinear interpolation the torch renderer does
 (renderer.texture, renderer.envmap); that is what the parity test holds.
+Specular visibility maps are float16 already and go up as R16F (exact).
 
 Row order: numpy row 0 is uploaded first and lands at t = 0. Material maps
 store the top of the image (v = 1) in row 0, so shaders sample them at
@@ -15,6 +16,7 @@ unchanged: `texture.write` replaces the texels in place.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -191,3 +193,75 @@ def upload_brdf_tables(ctx: moderngl.Context) -> tuple[moderngl.Texture, moderng
     dfg = np.asarray(dfg_table(), np.float32)
     average = np.asarray(dfg_dielectric_average(dfg.shape[0]), np.float32)
     return upload_2d(ctx, dfg), upload_2d(ctx, average.reshape(1, -1, 1))
+
+
+INDEX_WIDTH = 4096
+"""Texels per row of the per-triangle and per-vertex lookup textures."""
+
+
+@dataclass
+class VisibilityTextures:
+    """A mesh's specular visibility (renderer/visibility.py) as the fragment
+    shader reads it (shaders/common/visibility.glsl):
+
+    - `atlas` (R16F, LINEAR): vertex i's RxR octahedral map is the tile
+      (i % tiles, i // tiles), row y of the map at texel row tile_y R + y;
+      the maps hold float16 values, so R16F stores them exactly and hardware
+      bilinear filtering inside a tile is the torch read;
+    - `faces` (RGB32I) and `positions` (RGB32F), texel i at (i % INDEX_WIDTH,
+      i // INDEX_WIDTH): triangle i's vertex indices (gl_PrimitiveID of an
+      indexed draw is the triangle's row in mesh.faces) and vertex i's
+      position, from which the shader recovers a fragment's barycentric
+      weights (GLSL 3.30 has no built-in barycentrics).
+    """
+
+    atlas: moderngl.Texture
+    faces: moderngl.Texture
+    positions: moderngl.Texture
+    tiles: int
+    resolution: int
+
+    @staticmethod
+    def create(ctx: moderngl.Context, vertices: np.ndarray, faces: np.ndarray, maps: np.ndarray) -> "VisibilityTextures":
+        count, res = maps.shape[0], maps.shape[-1]
+        tiles = max(1, math.ceil(math.sqrt(count)))
+        rows = math.ceil(count / tiles)
+        padded = np.zeros((rows * tiles, res, res), np.float16)
+        padded[:count] = maps
+        atlas_texels = padded.reshape(rows, tiles, res, res).transpose(0, 2, 1, 3).reshape(rows * res, tiles * res)
+        atlas = ctx.texture((tiles * res, rows * res), 1, np.ascontiguousarray(atlas_texels).tobytes(), dtype="f2", alignment=2)
+        atlas.filter = (moderngl.LINEAR, moderngl.LINEAR)
+        atlas.repeat_x = atlas.repeat_y = False
+        return VisibilityTextures(
+            atlas,
+            _index_texture(ctx, np.asarray(faces, np.int32), "i4"),
+            _index_texture(ctx, np.asarray(vertices, np.float32), "f4"),
+            tiles,
+            res,
+        )
+
+    @staticmethod
+    def fits(ctx: moderngl.Context, vertex_count: int, face_count: int, resolution: int) -> bool:
+        """Whether the GL can hold these textures (its maximum texture side)."""
+        limit = int(ctx.info.get("GL_MAX_TEXTURE_SIZE", 4096))
+        side = max(1, math.ceil(math.sqrt(vertex_count))) * resolution
+        return side <= limit and math.ceil(max(vertex_count, face_count) / INDEX_WIDTH) <= limit
+
+    def use(self, atlas_unit: int, faces_unit: int, positions_unit: int) -> None:
+        self.atlas.use(atlas_unit)
+        self.faces.use(faces_unit)
+        self.positions.use(positions_unit)
+
+    def release(self) -> None:
+        for tex in (self.atlas, self.faces, self.positions):
+            tex.release()
+
+
+def _index_texture(ctx: moderngl.Context, rows: np.ndarray, dtype: str) -> moderngl.Texture:
+    """(N, 3) rows as an RGB texture of INDEX_WIDTH columns, NEAREST (texelFetch)."""
+    height = max(1, math.ceil(len(rows) / INDEX_WIDTH))
+    data = np.zeros((height * INDEX_WIDTH, 3), rows.dtype)
+    data[: len(rows)] = rows
+    tex = ctx.texture((INDEX_WIDTH, height), 3, data.tobytes(), dtype=dtype, alignment=4)
+    tex.filter = (moderngl.NEAREST, moderngl.NEAREST)
+    return tex

@@ -3,8 +3,11 @@
 //
 // Variants (defines, compiled once each; see programs.MeshVariant): CHANNEL
 // (which buffer), SHADOW_TAPS (PCF taps per side, 0: no shadow maps), VIEW_TRANSFORM,
-// LINEAR_OUTPUT. Software GL runs every branch of an if for every pixel, so
-// choices that are the same for a whole frame are made here, not at run time.
+// LINEAR_OUTPUT, LOBE_SAMPLES, VISIBILITY (the mesh's specular visibility
+// maps weight the lobe samples; only with LOBE_SAMPLES > 0: interactive
+// frames keep AO's guess, where torch averages the maps over 8 directions).
+// Software GL runs every branch of an if for every pixel, so choices that
+// are the same for a whole frame are made here, not at run time.
 
 #define CHANNEL_SHADED 0
 #define CHANNEL_ALBEDO 1
@@ -21,6 +24,9 @@
 #endif
 #ifndef VIEW_TRANSFORM
 #define VIEW_TRANSFORM 0
+#endif
+#ifndef VISIBILITY
+#define VISIBILITY 0
 #endif
 
 #if defined VERTEX_SHADER
@@ -53,6 +59,7 @@ void main() {
 
 #include "common/brdf.glsl"
 #include "common/environment.glsl"
+#include "common/visibility.glsl"
 #include "common/specular_lobe.glsl"
 #include "common/lights.glsl"
 #include "common/display.glsl"
@@ -91,19 +98,24 @@ vec3 dominant_direction(vec3 n, vec3 reflected, float alpha) {
 }
 
 // renderer.shade.shade_environment: split-sum energy with the lobe's radiance
-// sampled (common/specular_lobe.glsl) + irradiance diffuse.
-vec3 shade_environment(BrdfInputs s, float ao) {
+// sampled (common/specular_lobe.glsl) + irradiance diffuse. With visibility
+// maps the lobe's samples are weighted by them instead of AO's guess.
+vec3 shade_environment(BrdfInputs s, float ao, VisibilityCorners corners) {
     float n_dot_v_raw = dot(s.n, s.v);
     vec3 reflected = dominant_direction(s.n, 2.0 * n_dot_v_raw * s.n - s.v, s.alpha);
     vec3 prefiltered = sample_specular(u_env_specular, u_env_rotation * reflected, s.roughness, u_env_levels);
 #if LOBE_SAMPLES > 0
     prefiltered = specular_lobe_radiance(u_env_specular, u_env_rotation, u_env_levels,
-                                         s.n, s.v, s.roughness, prefiltered);
+                                         s.n, s.v, s.roughness, prefiltered, corners);
 #endif
     vec3 irradiance = sample_equirect(u_env_irradiance, u_env_rotation * s.n);
     vec3 specular = prefiltered * u_env_scale * (s.f0 * s.dfg_v.x + s.dfg_v.y);
     vec3 diffuse = irradiance * u_env_scale * s.albedo * (1.0 - s.metallic) * (1.0 - s.albedo_v);
+#if VISIBILITY
+    return diffuse * ao + specular;
+#else
     return diffuse * ao + specular * specular_occlusion(s.n_dot_v, ao, s.alpha);
+#endif
 }
 
 void main() {
@@ -114,7 +126,7 @@ void main() {
 #if CHANNEL == CHANNEL_SHADED
     vec3 v = normalize(u_camera_position - v_position);
     BrdfInputs s = brdf_inputs(n, v, texture(u_albedo, t).rgb, texture(u_roughness, t).r, texture(u_metallic, t).r);
-    value = shade_environment(s, v_ao) + shade_lights(v_position, s);
+    value = shade_environment(s, v_ao, visibility_corners(gl_PrimitiveID, v_position)) + shade_lights(v_position, s);
 #if !LINEAR_OUTPUT
     value = display_radiance(value, u_exposure_ev, VIEW_TRANSFORM);
 #endif

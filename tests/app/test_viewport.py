@@ -347,3 +347,41 @@ def test_paints_after_a_standalone_context_on_the_same_thread(qtbot) -> None:
     vp = open_viewport(qtbot, 160, 120)
     assert vp.gl_error is None
     assert to_array(vp.grab_image()).mean() > 10
+
+
+def test_specular_visibility_is_baked_off_the_gui_thread_and_then_shown(
+    viewport: Viewport, qtbot, monkeypatch, artifacts: Path
+) -> None:
+    """A mesh with baked AO gets its visibility maps from a worker: the GUI
+    paints at once with AO's guess, and once the maps arrive the torus's
+    glossy inner ring, which mirrors the torus itself, darkens
+    (test-artifacts/viewport_torus_visibility.png)."""
+    import time
+
+    import app.visibility_baker as baker_module
+    from renderer.raycast import HAVE_EMBREE
+    from tests.renderer.test_gl_scenes import procedural_sky, torus
+
+    if not HAVE_EMBREE:
+        pytest.skip("no Embree: specular visibility maps are not baked")
+    real = baker_module.bake
+    monkeypatch.setattr(baker_module, "bake", lambda mesh: (time.sleep(1.0), real(mesh))[1])
+    mesh = torus()
+    viewport.set_material(MaterialMaps.constant(8, albedo=(0.9, 0.9, 0.9), roughness=0.15, metallic=1.0))
+    viewport.set_environment(procedural_sky())
+    viewport.grab_image()  # the environment's tables, before the timed paint
+    started = time.monotonic()
+    viewport.set_mesh(mesh)
+    viewport.frame_scene()
+    viewport.repaint()
+    assert time.monotonic() - started < 0.9, "the GUI thread waited for the bake"
+    guess = to_array(viewport.grabFramebuffer())  # a still frame, AO's guess
+    with qtbot.waitSignal(viewport.visibility_baker.ready, timeout=20000):
+        pass
+    maps = to_array(viewport.grab_image())
+    viewport.grab_image().save(str(artifacts / "viewport_torus_visibility.png"))
+    assert changed_fraction(guess, maps) > 0.02
+    change = maps.astype(int).sum(-1) - guess.astype(int).sum(-1)
+    # Much darker where the ring mirrors itself; where AO's guess dimmed open
+    # sky (the torus's AO is painted on, darker on top), a little brighter.
+    assert (change < -120).mean() > 0.003 and not (change > 120).any()

@@ -7,6 +7,10 @@ for normals (components in [-1,1], so peak 1 is the stricter choice); for
 "shaded" radiance the reference's maximum over the compared pixels. Shaded is
 also compared as displayed (GL's exposure -> AgX against
 renderer.tonemap.display of the torch radiance), peak 1: what a user sees.
+
+The torus has baked AO, so both paths read its specular visibility maps
+(renderer/visibility.py; its inner ring mirrors itself); one case renders it
+without them (AO's guess), as where Embree is missing.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from renderer.raster import rasterize
 from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
 from renderer.texture import sample_texture
 from renderer.tonemap import display
+from renderer.visibility import SpecularVisibility, visibility_tensors
 from tests.renderer.test_gl_scenes import (
     downsample_equirect,
     gl_context_or_skip,
@@ -74,7 +79,11 @@ def geometry():
     gbuffer = rasterize(mesh, camera)
     pixels = gbuffer.covered_indices()
     samples = gbuffer.gather(pixels)
-    surface = SurfaceSample(samples.position, samples.normal, samples.view_dir, samples.ao)
+    tensors = visibility_tensors(mesh, "cpu")
+    if tensors is None:
+        pytest.skip("no Embree: specular visibility maps cannot be baked")
+    visibility = SpecularVisibility.at(*tensors, samples.triangle, samples.barycentric)
+    surface = SurfaceSample(samples.position, samples.normal, samples.view_dir, samples.ao, visibility)
     material = MaterialSample(
         sample_texture(torch.from_numpy(maps.albedo), samples.uv),
         sample_texture(torch.from_numpy(maps.roughness[..., None]), samples.uv),
@@ -83,20 +92,27 @@ def geometry():
     return mesh, maps, camera, pixels.numpy(), surface, material
 
 
-def environments(shared: Path | None) -> list[tuple[str, Environment, tuple[PunctualLight, ...]]]:
+def environments(shared: Path | None) -> list[tuple[str, Environment, tuple[PunctualLight, ...], bool]]:
+    """(name, environment, lights, whether specular visibility maps are read)."""
     sky = procedural_sky()
-    cases = [("procedural", sky, ()), ("procedural+lights", replace(sky, rotation_deg=-70.0), LIGHTS)]
+    cases = [
+        ("procedural", sky, (), True),
+        ("procedural+lights", replace(sky, rotation_deg=-70.0), LIGHTS, True),
+        ("procedural, AO's guess", sky, (), False),
+    ]
     if shared is not None:
         from models.imageio import load_image
 
         for name in ("studio_small_03_1k", "forest_slope_1k"):
             radiance = downsample_equirect(load_image(shared / "hdri" / f"{name}.hdr"))
-            cases.append((name, Environment(radiance, rotation_deg=40.0, exposure_ev=-1.0, name=name), ()))
+            cases.append((name, Environment(radiance, rotation_deg=40.0, exposure_ev=-1.0, name=name), (), True))
     return cases
 
 
-def _compare(offscreen, geometry, env: Environment, lights) -> dict[str, float]:
+def _compare(offscreen, geometry, env: Environment, lights, maps_read: bool) -> dict[str, float]:
     mesh, maps, camera, pixels, surface, material = geometry
+    offscreen.renderer.specular_visibility = maps_read
+    surface = surface if maps_read else replace(surface, visibility=None)
     reference = shade(surface, material, EnvironmentTextures.from_environment(env), lights)
     shown = DisplaySettings(exposure_ev=0.5, view_transform="agx", background="transparent")
     scene = Scene(mesh, maps, Lighting(env, lights), shown)
@@ -124,8 +140,8 @@ def test_gl_matches_torch_on_every_channel(offscreen, geometry, request: pytest.
         shared = None
     failures = []
     report = []
-    for name, env, lights in environments(shared):
-        scores = _compare(offscreen, geometry, env, lights)
+    for name, env, lights, maps_read in environments(shared):
+        scores = _compare(offscreen, geometry, env, lights, maps_read)
         report.append(f"{name}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
         failures += [f"{name}/{k}: {v:.1f} dB" for k, v in scores.items() if v < MIN_PSNR_DB]
     print("\nPSNR (dB)\n" + "\n".join(report))

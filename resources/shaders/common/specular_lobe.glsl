@@ -4,7 +4,7 @@
 // LOBE_SAMPLES (> 0 where this is compiled) and LOBE_DISK, the sample set's
 // constant disk points (renderer.specular_lobe.disk_points), are
 // programs.MeshVariant's.
-// Needs common/brdf.glsl and common/environment.glsl.
+// Needs common/brdf.glsl, common/environment.glsl and common/visibility.glsl.
 
 #if LOBE_SAMPLES > 0
 
@@ -21,12 +21,14 @@ void lobe_tangent_frame(vec3 n, vec3 v, out vec3 t, out vec3 b) {
     b = cross(n, t);
 }
 
-// Radiance averaged over the GGX lobe of (n, v, roughness); `fallback` where
-// no sample lies above the horizon.
+// Radiance averaged over the GGX lobe of (n, v, roughness), each sample
+// weighted by the visibility in its direction (1 without maps); `fallback`
+// where no sample lies above the horizon.
 const vec2 LOBE_DISK[LOBE_SAMPLES] = LOBE_DISK_POINTS;
 
 vec3 specular_lobe_radiance(sampler3D stack, mat3 env_rotation, float levels,
-                            vec3 n, vec3 v, float roughness, vec3 fallback) {
+                            vec3 n, vec3 v, float roughness, vec3 fallback,
+                            VisibilityCorners corners) {
     float alpha = alpha_from_roughness(roughness);
     float a2 = alpha * alpha;
     vec3 t, b;
@@ -60,7 +62,7 @@ vec3 specular_lobe_radiance(sampler3D stack, mat3 env_rotation, float levels,
         float weight = g2 / g1_v;
         float blur = min(sqrt(clamp(blur_scale / max(stretch2, 1e-20), 0.0, 1.0)), max_blur);
         vec3 d = l.x * t + l.y * b + l.z * n;
-        sum += weight * sample_specular(stack, env_rotation * d, blur, levels);
+        sum += weight * visibility_at(corners, d) * sample_specular(stack, env_rotation * d, blur, levels);
         total += weight;
     }
     return total > 1e-6 ? sum / max(total, 1e-12) : fallback;
