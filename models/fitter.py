@@ -39,6 +39,7 @@ from torch import Tensor
 
 from models.camera import Camera
 from models.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from models.cores import all_cores
 from models.errors import RelitError
 from models.fit_config import FitConfig
 from models.fit_progress import FitPreview, FitProgress, FitState
@@ -246,14 +247,15 @@ class Fitter:
         """
         from renderer.specular_lobe import lobe_visibility
 
-        if self.mesh.ao is not None and float(np.min(self.mesh.ao)) > 0.9:
-            return None
+        ao = self.mesh.ao
+        if ao is not None and float(np.min(ao[np.unique(self.mesh.faces)], initial=1.0)) > 0.9:
+            return None  # (vertices of no face read AO 0: they say nothing)
         tensors = visibility_tensors(self.mesh, self.device)
         if tensors is None:
             return None
         maps, faces = tensors
         table = torch.empty((self.samples.shape[0], OPEN_LEVELS), dtype=torch.float16, device=self.device)
-        with torch.no_grad():
+        with torch.no_grad(), all_cores():
             for start in range(0, self.samples.shape[0], 1 << 15):
                 rows = self.samples[start : start + (1 << 15)]
                 vis = SpecularVisibility.at(maps, faces, rows[:, _TRI].reshape(-1).long(), rows[:, _BARY])

@@ -22,7 +22,6 @@ does; the GL/torch parity test renders a torus with them.
 
 from __future__ import annotations
 
-import os
 import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from models.cores import usable_cores
 from models.mesh import Mesh
 from renderer.ao import _default_offset, _unit, inset_points
 from renderer.raycast import HAVE_EMBREE, cached_per_mesh, ray_caster
@@ -118,7 +118,7 @@ def _point_maps(
         result[traced] = ~caster.occluded(origins, dirs)
         return result
 
-    workers = threads or min(os.cpu_count() or 1, torch.get_num_threads())
+    workers = threads or usable_cores()
     with ThreadPoolExecutor(max(1, workers)) as pool:  # Embree releases the GIL
         return np.concatenate(list(pool.map(chunk, range(0, len(points), per))))
 
