@@ -1,8 +1,8 @@
 """Specular visibility maps baked off the GUI thread.
 
 A mesh with baked AO (a fitted scene) gets per-vertex maps of where it sees
-the environment (renderer.visibility), which still frames of the viewport
-read so glossy metal stops mirroring sky where it mirrors its own object.
+the environment (renderer.visibility), which the viewport reads so glossy
+metal stops mirroring sky where it mirrors its own object.
 Baking takes seconds on large meshes, so the viewport asks
 `VisibilityBaker.request(mesh)`; a worker bakes and `ready(mesh, maps)`
 arrives on the GUI thread. Until then the viewport uses AO's guess. Only

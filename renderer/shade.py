@@ -31,8 +31,7 @@ and random pixel batches):
   sees the environment) it replaces that guess: each lobe sample is
   weighted by the visibility in its direction, and the classic single lookup
   is scaled by the lobe's open share (VISIBILITY_SAMPLES directions).
-  GLSL (common/visibility.glsl) mirrors the lobe samples' weighting in still
-  frames; interactive frames (single lookup) keep AO's guess there.
+  GLSL (common/visibility.glsl, common/specular_lobe.glsl) mirrors both.
   punctual lights (no AO; optional visibility in [0,1] per light from shadow rays):
     diffuse_k, specular_k = brdf_terms(n, v, l_k) * E_k * NdotL_k * visibility_k
   (renderer/brdf.py; its energy-conserving diffuse coupling reads the DFG

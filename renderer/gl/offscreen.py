@@ -49,11 +49,14 @@ class OffscreenRenderer:
         *,
         wireframe: bool = False,
         grid: bool = False,
+        interactive: bool = False,
     ) -> np.ndarray:
         """(H, W, 4) float32, row 0 = top. Display-encoded RGB in [0,1] unless
         `linear` (raw linear values); alpha 1 on the object and opaque
         backgrounds, 0 on a transparent background, fractional on
-        supersampled silhouettes (RGB is then straight, not premultiplied)."""
+        supersampled silhouettes (RGB is then straight, not premultiplied).
+        `interactive`: the viewport's cheaper frame while the user drags
+        (SceneRenderer.render), e.g. to check it against torch."""
         self.renderer.set_scene(scene)
         s = self.supersample
         w, h = self.width * s, self.height * s
@@ -64,7 +67,8 @@ class OffscreenRenderer:
                 fx=camera.fx * sx, fy=camera.fy * sy, cx=camera.cx * sx, cy=camera.cy * sy,
             )
         self.renderer.render(
-            camera, self.fbo, channel=channel, linear_output=linear, wireframe=wireframe, grid=grid
+            camera, self.fbo, channel=channel, linear_output=linear, wireframe=wireframe, grid=grid,
+            interactive=interactive,
         )
         data = self.fbo.read(components=4, dtype="f4", viewport=(0, 0, w, h))
         image = np.frombuffer(data, np.float32).reshape(h, w, 4)[::-1]

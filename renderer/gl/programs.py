@@ -16,6 +16,7 @@ import numpy as np
 
 from renderer import specular_lobe, tonemap
 from renderer.tonemap import VIEW_TRANSFORMS
+from renderer.visibility import VISIBILITY_SAMPLES
 from renderer.gl.shader_source import SHADER_DIR, ShaderSourceError, load_program_source
 
 MAX_LIGHTS = 8
@@ -140,8 +141,9 @@ class MeshVariant:
     shadow_taps: PCF taps per side (0: no shadow maps, 1: one tap, 2: 2 x 2).
     lobe_samples: environment lookups across the specular lobe
     (renderer/specular_lobe.py; 0: the classic split sum's single lookup).
-    visibility: the lobe samples read the mesh's specular visibility maps
-    (common/visibility.glsl); needs lobe_samples > 0.
+    visibility: the mesh's specular visibility maps (common/visibility.glsl)
+    weight the lobe samples, or with lobe_samples 0 give the single lookup's
+    open share (renderer.specular_lobe.lobe_visibility).
     """
 
     channel: str = "shaded"
@@ -158,12 +160,20 @@ class MeshVariant:
             "VIEW_TRANSFORM": VIEW_TRANSFORMS.index(self.view_transform),
             "LINEAR_OUTPUT": int(bool(self.linear_output)),
             "LOBE_SAMPLES": int(self.lobe_samples),
-            "VISIBILITY": int(self.visibility and self.lobe_samples > 0),
+            "VISIBILITY": int(self.visibility),
         }
         if self.lobe_samples > 0:
-            points = specular_lobe.disk_points(int(self.lobe_samples))
-            defines["LOBE_DISK_POINTS"] = "vec2[](" + ", ".join(f"vec2({x!r}, {y!r})" for x, y in points) + ")"
+            defines["LOBE_DISK_POINTS"] = _glsl_disk(int(self.lobe_samples))
+        elif self.visibility:
+            defines["VISIBILITY_SAMPLES"] = VISIBILITY_SAMPLES
+            defines["VISIBILITY_DISK_POINTS"] = _glsl_disk(VISIBILITY_SAMPLES)
         return defines
+
+
+def _glsl_disk(count: int) -> str:
+    """renderer.specular_lobe.disk_points(count) as a GLSL vec2 array."""
+    points = specular_lobe.disk_points(count)
+    return "vec2[](" + ", ".join(f"vec2({x!r}, {y!r})" for x, y in points) + ")"
 
 
 @dataclass(frozen=True)

@@ -229,8 +229,9 @@ class SceneRenderer:
 
     def set_visibility(self, maps: np.ndarray | None) -> None:
         """The current mesh's specular visibility maps (V,R,R)
-        (renderer.visibility.vertex_visibility), read by still frames; None:
-        specular light is dimmed by AO's guess. The same array is a no-op;
+        (renderer.visibility.vertex_visibility), read by every frame that
+        draws this mesh (not its interactive stand-in); None: specular light
+        is dimmed by AO's guess. The same array is a no-op;
         maps of another mesh (other vertex count) or too large for this GL
         are ignored, with a log line."""
         if self._visibility is not None and self._visibility[0] is maps:

@@ -4,8 +4,8 @@
 // Variants (defines, compiled once each; see programs.MeshVariant): CHANNEL
 // (which buffer), SHADOW_TAPS (PCF taps per side, 0: no shadow maps), VIEW_TRANSFORM,
 // LINEAR_OUTPUT, LOBE_SAMPLES, VISIBILITY (the mesh's specular visibility
-// maps weight the lobe samples; only with LOBE_SAMPLES > 0: interactive
-// frames keep AO's guess, where torch averages the maps over 8 directions).
+// maps weight the lobe samples, or with the single lookup dim it by the
+// lobe's open share over VISIBILITY_SAMPLES directions, as torch does).
 // Software GL runs every branch of an if for every pixel, so choices that
 // are the same for a whole frame are made here, not at run time.
 
@@ -111,8 +111,10 @@ vec3 shade_environment(BrdfInputs s, float ao, VisibilityCorners corners) {
     vec3 irradiance = sample_equirect(u_env_irradiance, u_env_rotation * s.n);
     vec3 specular = prefiltered * u_env_scale * (s.f0 * s.dfg_v.x + s.dfg_v.y);
     vec3 diffuse = irradiance * u_env_scale * s.albedo * (1.0 - s.metallic) * (1.0 - s.albedo_v);
-#if VISIBILITY
-    return diffuse * ao + specular;
+#if VISIBILITY && LOBE_SAMPLES > 0
+    return diffuse * ao + specular;  // the samples read the maps
+#elif VISIBILITY
+    return diffuse * ao + specular * specular_lobe_open(s.n, s.v, s.roughness, corners);
 #else
     return diffuse * ao + specular * specular_occlusion(s.n_dot_v, ao, s.alpha);
 #endif

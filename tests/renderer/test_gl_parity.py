@@ -10,7 +10,9 @@ renderer.tonemap.display of the torch radiance), peak 1: what a user sees.
 
 The torus has baked AO, so both paths read its specular visibility maps
 (renderer/visibility.py; its inner ring mirrors itself); one case renders it
-without them (AO's guess), as where Embree is missing.
+without them (AO's guess), as where Embree is missing. Interactive frames
+(the viewport's while the user drags: one environment lookup, the maps'
+open share over 8 lobe directions) are held to torch with lobe_samples 0.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import torch
 from models.lighting import Environment, Lighting, PunctualLight
 from models.scene import DisplaySettings, Scene
 from renderer.gl.context import release_standalone_context
+from renderer.gl.scene_renderer import INTERACTIVE_LOBE_SAMPLES
 from renderer.raster import rasterize
 from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
 from renderer.texture import sample_texture
@@ -92,33 +95,39 @@ def geometry():
     return mesh, maps, camera, pixels.numpy(), surface, material
 
 
-def environments(shared: Path | None) -> list[tuple[str, Environment, tuple[PunctualLight, ...], bool]]:
-    """(name, environment, lights, whether specular visibility maps are read)."""
+def environments(shared: Path | None) -> list[tuple[str, Environment, tuple[PunctualLight, ...], bool, bool]]:
+    """(name, environment, lights, whether specular visibility maps are read,
+    whether the frame is interactive)."""
     sky = procedural_sky()
     cases = [
-        ("procedural", sky, (), True),
-        ("procedural+lights", replace(sky, rotation_deg=-70.0), LIGHTS, True),
-        ("procedural, AO's guess", sky, (), False),
+        ("procedural", sky, (), True, False),
+        ("procedural+lights", replace(sky, rotation_deg=-70.0), LIGHTS, True, False),
+        ("procedural, AO's guess", sky, (), False, False),
+        ("procedural, interactive", sky, (), True, True),
+        ("procedural, interactive, AO's guess", sky, (), False, True),
     ]
     if shared is not None:
         from models.imageio import load_image
 
         for name in ("studio_small_03_1k", "forest_slope_1k"):
             radiance = downsample_equirect(load_image(shared / "hdri" / f"{name}.hdr"))
-            cases.append((name, Environment(radiance, rotation_deg=40.0, exposure_ev=-1.0, name=name), (), True))
+            cases.append((name, Environment(radiance, rotation_deg=40.0, exposure_ev=-1.0, name=name), (), True, False))
     return cases
 
 
-def _compare(offscreen, geometry, env: Environment, lights, maps_read: bool) -> dict[str, float]:
+def _compare(offscreen, geometry, env: Environment, lights, maps_read: bool, interactive: bool) -> dict[str, float]:
     mesh, maps, camera, pixels, surface, material = geometry
     offscreen.renderer.specular_visibility = maps_read
     surface = surface if maps_read else replace(surface, visibility=None)
-    reference = shade(surface, material, EnvironmentTextures.from_environment(env), lights)
+    tables = EnvironmentTextures.from_environment(env)
+    if interactive:
+        tables = replace(tables, lobe_samples=INTERACTIVE_LOBE_SAMPLES)
+    reference = shade(surface, material, tables, lights)
     shown = DisplaySettings(exposure_ev=0.5, view_transform="agx", background="transparent")
     scene = Scene(mesh, maps, Lighting(env, lights), shown)
     scores: dict[str, float] = {}
     for channel in CHANNELS:
-        image = offscreen.render(scene, camera, channel, linear=True).reshape(-1, 4)[pixels]
+        image = offscreen.render(scene, camera, channel, linear=True, interactive=interactive).reshape(-1, 4)[pixels]
         ref = reference[channel].numpy().astype(np.float64)
         ref = np.broadcast_to(ref, (len(ref), 3))
         both = image[:, 3] > 0.5  # GL covers it too
@@ -126,7 +135,7 @@ def _compare(offscreen, geometry, env: Environment, lights, maps_read: bool) -> 
         peak = float(np.abs(ref[both]).max()) if channel == "shaded" else 1.0
         scores[channel] = psnr(image[both, :3], ref[both], peak)
     # The display path too: GLSL exposure + AgX against renderer.tonemap.display.
-    image = offscreen.render(scene, camera, "shaded", linear=False).reshape(-1, 4)[pixels]
+    image = offscreen.render(scene, camera, "shaded", linear=False, interactive=interactive).reshape(-1, 4)[pixels]
     ref = display(reference["shaded"].double(), shown.exposure_ev, shown.view_transform).numpy()
     both = image[:, 3] > 0.5
     scores["shaded (display)"] = psnr(image[both, :3], ref[both], 1.0)
@@ -140,8 +149,8 @@ def test_gl_matches_torch_on_every_channel(offscreen, geometry, request: pytest.
         shared = None
     failures = []
     report = []
-    for name, env, lights, maps_read in environments(shared):
-        scores = _compare(offscreen, geometry, env, lights, maps_read)
+    for name, env, lights, maps_read, interactive in environments(shared):
+        scores = _compare(offscreen, geometry, env, lights, maps_read, interactive)
         report.append(f"{name}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
         failures += [f"{name}/{k}: {v:.1f} dB" for k, v in scores.items() if v < MIN_PSNR_DB]
     print("\nPSNR (dB)\n" + "\n".join(report))

@@ -1,12 +1,21 @@
 // The specular lobe, sampled: the GLSL mirror of renderer/specular_lobe.py's
-// lobe_radiance with the fixed sample set (see there for why and how).
+// lobe_samples, lobe_radiance and lobe_visibility with the fixed sample sets
+// (see there for why and how).
 // LOBE_SAMPLE_BLUR is a define made from that module's SAMPLE_BLUR;
-// LOBE_SAMPLES (> 0 where this is compiled) and LOBE_DISK, the sample set's
-// constant disk points (renderer.specular_lobe.disk_points), are
+// LOBE_SAMPLES and LOBE_DISK_POINTS (the sample set's constant disk points,
+// renderer.specular_lobe.disk_points), VISIBILITY_SAMPLES and
+// VISIBILITY_DISK_POINTS (the set lobe_visibility averages over) are
 // programs.MeshVariant's.
 // Needs common/brdf.glsl, common/environment.glsl and common/visibility.glsl.
 
-#if LOBE_SAMPLES > 0
+#if LOBE_SAMPLES > 0 || (VISIBILITY && LOBE_SAMPLES == 0)
+
+// What every sample of one lobe shares: renderer.specular_lobe.lobe_samples
+// in the frame (t, b, n) of tangent_frame, where v = (sin_v, 0, cos_v).
+struct Lobe {
+    vec3 t, b, n;
+    float alpha, a2, cos_v, sin_v, vh_x, vh_z, blend, lambda_v, g1_v;
+};
 
 // Tangent t (v's part along the surface; Duff et al. 2017's frame when v is
 // along n) and b = n x t: renderer.specular_lobe.tangent_frame.
@@ -21,6 +30,49 @@ void lobe_tangent_frame(vec3 n, vec3 v, out vec3 t, out vec3 b) {
     b = cross(n, t);
 }
 
+Lobe make_lobe(vec3 n, vec3 v, float roughness) {
+    Lobe f;
+    f.n = n;
+    f.alpha = alpha_from_roughness(roughness);
+    f.a2 = f.alpha * f.alpha;
+    lobe_tangent_frame(n, v, f.t, f.b);
+    f.cos_v = max(dot(v, n), NDOTV_MIN);
+    f.sin_v = max(dot(v, f.t), 0.0);
+    float stretched = f.alpha * f.sin_v;
+    float inv = inversesqrt(stretched * stretched + f.cos_v * f.cos_v);
+    f.vh_x = stretched * inv;
+    f.vh_z = f.cos_v * inv;
+    f.blend = 0.5 * (1.0 + f.vh_z);
+    f.lambda_v = sqrt(f.a2 + (1.0 - f.a2) * f.cos_v * f.cos_v);
+    f.g1_v = 2.0 * f.cos_v / (f.cos_v + f.lambda_v);
+    return f;
+}
+
+// The sample of disk point `disk`: its world direction d, weight G2 / G1
+// and |m|^2 before normalising (which sets its blur); false below the horizon.
+bool lobe_sample(Lobe f, vec2 disk, out vec3 d, out float weight, out float stretch2) {
+    float p1 = disk.x;
+    float p2 = (1.0 - f.blend) * sqrt(max(1.0 - p1 * p1, 0.0)) + f.blend * disk.y;
+    float p3 = sqrt(max(1.0 - p1 * p1 - p2 * p2, 0.0));
+    float h_z = max(p2 * f.vh_x + p3 * f.vh_z, 0.0);
+    vec3 m = vec3(f.alpha * (p3 * f.vh_x - p2 * f.vh_z), f.alpha * p1, h_z);
+    stretch2 = dot(m, m);
+    m *= inversesqrt(max(stretch2, 1e-20));
+    float two_v_dot_m = 2.0 * (f.sin_v * m.x + f.cos_v * m.z);
+    vec3 l = two_v_dot_m * m - vec3(f.sin_v, 0.0, f.cos_v);
+    d = l.x * f.t + l.y * f.b + l.z * f.n;
+    weight = 0.0;
+    if (l.z <= 0.0) return false;
+    float lambda_l = sqrt(f.a2 + (1.0 - f.a2) * l.z * l.z);
+    float g2 = 2.0 * l.z * f.cos_v / max(l.z * f.lambda_v + f.cos_v * lambda_l, 1e-12);
+    weight = g2 / f.g1_v;
+    return true;
+}
+
+#endif
+
+#if LOBE_SAMPLES > 0
+
 // Radiance averaged over the GGX lobe of (n, v, roughness), each sample
 // weighted by the visibility in its direction (1 without maps); `fallback`
 // where no sample lies above the horizon.
@@ -29,43 +81,41 @@ const vec2 LOBE_DISK[LOBE_SAMPLES] = LOBE_DISK_POINTS;
 vec3 specular_lobe_radiance(sampler3D stack, mat3 env_rotation, float levels,
                             vec3 n, vec3 v, float roughness, vec3 fallback,
                             VisibilityCorners corners) {
-    float alpha = alpha_from_roughness(roughness);
-    float a2 = alpha * alpha;
-    vec3 t, b;
-    lobe_tangent_frame(n, v, t, b);
-    float cos_v = max(dot(v, n), NDOTV_MIN);
-    float sin_v = max(dot(v, t), 0.0);
-    float stretched = alpha * sin_v;
-    float inv = inversesqrt(stretched * stretched + cos_v * cos_v);
-    float vh_x = stretched * inv;
-    float vh_z = cos_v * inv;
-    float blend = 0.5 * (1.0 + vh_z);
-    float lambda_v = sqrt(a2 + (1.0 - a2) * cos_v * cos_v);
-    float g1_v = 2.0 * cos_v / (cos_v + lambda_v);
-    float blur_scale = LOBE_SAMPLE_BLUR * alpha * sqrt(cos_v / (float(LOBE_SAMPLES) * g1_v));
+    Lobe f = make_lobe(n, v, roughness);
+    float blur_scale = LOBE_SAMPLE_BLUR * f.alpha * sqrt(f.cos_v / (float(LOBE_SAMPLES) * f.g1_v));
     float max_blur = clamp(roughness, 0.0, 1.0);
     vec3 sum = vec3(0.0);
     float total = 0.0;
     for (int k = 0; k < LOBE_SAMPLES; ++k) {
-        float p1 = LOBE_DISK[k].x;
-        float p2 = (1.0 - blend) * sqrt(max(1.0 - p1 * p1, 0.0)) + blend * LOBE_DISK[k].y;
-        float p3 = sqrt(max(1.0 - p1 * p1 - p2 * p2, 0.0));
-        float h_z = max(p2 * vh_x + p3 * vh_z, 0.0);
-        vec3 m = vec3(alpha * (p3 * vh_x - p2 * vh_z), alpha * p1, h_z);
-        float stretch2 = dot(m, m);
-        m *= inversesqrt(max(stretch2, 1e-20));
-        float two_v_dot_m = 2.0 * (sin_v * m.x + cos_v * m.z);
-        vec3 l = two_v_dot_m * m - vec3(sin_v, 0.0, cos_v);
-        if (l.z <= 0.0) continue;
-        float lambda_l = sqrt(a2 + (1.0 - a2) * l.z * l.z);
-        float g2 = 2.0 * l.z * cos_v / max(l.z * lambda_v + cos_v * lambda_l, 1e-12);
-        float weight = g2 / g1_v;
+        vec3 d;
+        float weight, stretch2;
+        if (!lobe_sample(f, LOBE_DISK[k], d, weight, stretch2)) continue;
         float blur = min(sqrt(clamp(blur_scale / max(stretch2, 1e-20), 0.0, 1.0)), max_blur);
-        vec3 d = l.x * t + l.y * b + l.z * n;
         sum += weight * visibility_at(corners, d) * sample_specular(stack, env_rotation * d, blur, levels);
         total += weight;
     }
     return total > 1e-6 ? sum / max(total, 1e-12) : fallback;
+}
+
+#elif VISIBILITY
+
+// The share of the lobe the visibility maps leave open, over
+// VISIBILITY_SAMPLES directions: renderer.specular_lobe.lobe_visibility,
+// what the single-lookup split sum is dimmed by when maps are baked.
+const vec2 VISIBILITY_DISK[VISIBILITY_SAMPLES] = VISIBILITY_DISK_POINTS;
+
+float specular_lobe_open(vec3 n, vec3 v, float roughness, VisibilityCorners corners) {
+    Lobe f = make_lobe(n, v, roughness);
+    float open_ = 0.0;
+    float total = 0.0;
+    for (int k = 0; k < VISIBILITY_SAMPLES; ++k) {
+        vec3 d;
+        float weight, stretch2;
+        if (!lobe_sample(f, VISIBILITY_DISK[k], d, weight, stretch2)) continue;
+        open_ += weight * visibility_at(corners, d);
+        total += weight;
+    }
+    return total > 1e-6 ? open_ / max(total, 1e-12) : 1.0;
 }
 
 #endif
