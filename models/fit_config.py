@@ -119,6 +119,15 @@ class FitConfig:
     fixed samples alias (8: roughness error 0.50), 16 make a CPU step ~5x
     slower, and few random samples per step bias the fit towards smooth
     surfaces (4: roughness error 0.54); BENCHMARKS.md has the runs."""
+    lobe_refreshes: int = 6
+    """Times per metallic start (evenly spread) the fit works out, per
+    training pixel, how the sampled lobe of still frames (32 lookups dimmed
+    by the visibility maps) differs from the step's single lookup under the
+    current light and maps; steps multiply their specular light by that
+    ratio until the next refresh (0: never). Fitted against the single
+    lookup alone, the maps absorbed its error (rough metal ~14% too dark):
+    WaterBottle relit 28.4 -> 30.5 dB (BENCHMARKS.md). Each refresh costs
+    about as much as 300 steps."""
     loss: LossWeights = field(default_factory=LossWeights)
     """Photometric loss terms."""
     priors: PriorWeights = field(default_factory=PriorWeights)
@@ -234,6 +243,8 @@ class FitConfig:
             problems.append("environment height must be within 2..256")
         if self.batch_size < 16:
             problems.append("batch size must be >= 16")
+        if self.lobe_refreshes < 0:
+            problems.append("lobe refreshes must be >= 0")
         if not 0 <= self.lobe_samples <= 256:
             problems.append("lobe samples must be within 0..256")
         if self.downscale < 1:

@@ -9,9 +9,11 @@ the albedo by back-projecting the photos into the texture.
 
 Each step: draw a random batch of those samples, sample the sigmoid-
 parametrised maps at their UVs, prefilter the current (small, log-space)
-environment differentiably, shade (split sum, baked AO), map prediction and
-photo into the loss space, add the priors, take an Adam step with the
-scheduled learning rate.
+environment differentiably, shade (split sum, baked AO, the specular
+visibility table), map prediction and photo into the loss space, add the
+priors, take an Adam step with the scheduled learning rate. A few times per
+start the steps' single environment lookup is re-calibrated per pixel
+against the sampled lobe of still frames (`_refresh_lobe_ratio`).
 
 Starts: the steps and time are shared between starting metallic values
 (FitConfig.metallic_trials), each fitted from fresh parameters; at the end
@@ -75,6 +77,16 @@ VALIDATION_SAMPLES = 1 << 16
 # Columns of the packed sample table.
 _POS, _NRM, _VIEW, _UV, _AO, _RGB = slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 11), slice(11, 12), slice(12, 15)
 _TRI, _BARY = slice(15, 16), slice(16, 19)  # triangle index (exact in float32 below 2^24), barycentric weights
+LOBE_REFRESH_PIXELS = 1 << 20
+"""Training pixels whose lobe ratio one refresh recomputes, the next ones
+in turn (FitConfig.lobe_refreshes): larger captures are covered over
+several refreshes, so a refresh costs at most a few seconds on a CPU."""
+LOBE_REFRESH_SHARE = 16
+"""A refresh shades at most 1/LOBE_REFRESH_SHARE as many pixels as the steps
+since the previous one (a pixel's 32 lookups cost ~3.5 step-pixels, so
+refreshes take at most ~20% of the fit's time, and short fits barely any)."""
+LOBE_RATIO_RANGE = (0.25, 4.0)
+"""Bounds of a lobe ratio (a dark single lookup must not blow up the gradient)."""
 OPEN_LEVELS = 6
 """Roughness levels of the fitter's specular-visibility table (0, 0.2, ... 1)."""
 
@@ -156,6 +168,11 @@ class Fitter:
         self.start_s = 0.0
         self.start_losses: list[float] = []
         self._best_start: tuple[int, dict[str, Tensor]] | None = None
+        # (P,3) sampled-lobe / single-lookup specular ratios (FitConfig.lobe_refreshes).
+        self.lobe_ratio: Tensor | None = None
+        self._lobe_cursor = 0
+        self._lobe_refreshed = 0
+        self._lobe_step = 0
         self._lock = threading.RLock()
         self._ready = False
 
@@ -331,6 +348,9 @@ class Fitter:
     def _init_parameters(self) -> None:
         """Fresh parameters and optimiser for the current metallic start."""
         cfg = self.config
+        self.lobe_ratio = None
+        self._lobe_refreshed = 0
+        self._lobe_step = self.step_count
         dev = self.device
         data = self.samples
         ao = data[:, _AO].clamp_min(0.05)
@@ -506,6 +526,11 @@ class Fitter:
         for group in self.optimizer.param_groups:
             name = group["name"]
             group["lr"] = 0.0 if frozen and name in MAPS else self.base_lr[name] * scale
+        due = min(int(self.progress_fraction() * (cfg.lobe_refreshes + 1)), cfg.lobe_refreshes)
+        if due > self._lobe_refreshed:  # evenly spread over each metallic start
+            shaded = (self.step_count - self._lobe_step) * cfg.batch_size
+            self._lobe_refreshed, self._lobe_step = due, self.step_count
+            self._refresh_lobe_ratio(shaded // LOBE_REFRESH_SHARE)
         idx = torch.randint(self.samples.shape[0], (cfg.batch_size,), generator=self.generator, device=self.device)
         patch_idx = self._patch_indices()
         if patch_idx is not None:
@@ -560,10 +585,55 @@ class Fitter:
         surface = SurfaceSample(
             batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO], specular_open=self._specular_open(idx, roughness)
         )
-        rgb = shade(surface, MaterialSample(albedo, roughness, metallic), env)["shaded"]
+        out = shade(surface, MaterialSample(albedo, roughness, metallic), env)
+        rgb = out["shaded"] if self.lobe_ratio is None else out["diffuse"] + out["specular"] * self.lobe_ratio[idx].float()
         if "exposure" in self.params:
             rgb = rgb * torch.exp2(self.params["exposure"][self.sample_view[idx].long()])[:, None]
         return rgb, (albedo, roughness, metallic)
+
+    def _refresh_lobe_ratio(self, pixels: int = LOBE_REFRESH_PIXELS) -> None:
+        """Work out, for `pixels` training pixels (the next ones in turn; at
+        most LOBE_REFRESH_PIXELS, and step() asks for fewer after few steps,
+        see LOBE_REFRESH_SHARE), how much the sampled lobe of still frames (32 lookups,
+        each dimmed by the visibility maps) differs from the step's single
+        lookup under the current light and maps: (N,3) specular ratios that
+        steps then multiply the single lookup by (held fixed in between).
+
+        Why: the single lookup renders rough metal ~14% too dark against a
+        path tracer and glossy self-reflections wrong; fitted against it,
+        the maps absorb that error, and relit with the sampled lobe they
+        are off by it."""
+        from renderer.shade import shade_environment
+        from renderer.specular_lobe import RENDER_SAMPLES
+
+        count = self.samples.shape[0]
+        if self.lobe_ratio is None:
+            self.lobe_ratio = torch.ones((count, 3), dtype=torch.float16, device=self.device)
+        todo = min(count, LOBE_REFRESH_PIXELS, pixels)
+        rows = (torch.arange(todo, device=self.device) + self._lobe_cursor) % count
+        self._lobe_cursor = (self._lobe_cursor + todo) % count
+        vis = visibility_tensors(self.mesh, self.device) if self.specular_open is not None else None
+        with torch.no_grad(), all_cores():
+            env = EnvironmentTextures.from_radiance_tensor(
+                self._radiance(), levels=ENV_LEVELS, irradiance_width=min(32, 2 * self.config.env_height)
+            )
+            for idx in rows.split(1 << 16):
+                if self.cancel_event.is_set():  # the rest keep their last ratios
+                    break
+                batch = self.samples[idx]
+                material = MaterialSample(*self._sample_maps(batch[:, _UV]))
+                geometry = (batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO])
+                env.lobe_samples = self.config.lobe_samples
+                single = shade_environment(
+                    SurfaceSample(*geometry, specular_open=self._specular_open(idx, material.roughness)), material, env
+                )[1]
+                env.lobe_samples = RENDER_SAMPLES
+                visibility = None
+                if vis is not None:
+                    visibility = SpecularVisibility.at(*vis, batch[:, _TRI].reshape(-1).long(), batch[:, _BARY])
+                lobe = shade_environment(SurfaceSample(*geometry, visibility=visibility), material, env)[1]
+                ratio = torch.where(single > 1e-6, lobe / single.clamp_min(1e-6), torch.ones_like(single))
+                self.lobe_ratio[idx] = ratio.clamp(LOBE_RATIO_RANGE[0], LOBE_RATIO_RANGE[1]).half()
 
     def _gradients_finite(self) -> bool:
         """False when any gradient holds NaN/Inf: Adam would spread it into

@@ -24,7 +24,9 @@ samples only say where the light comes from.
 Measured (BENCHMARKS.md): WaterBottle with its true maps against Mitsuba,
 27.7 dB with the single lookup, 29.8 with 16 samples, 30.3 with 32
 (SAMPLE_BLUR 1; 0.5 aliases on sunny skies, 2 blurs the lobe wider than it
-is). Still frames only: the fit keeps the single lookup (FitConfig.lobe_samples).
+is). Still frames only: a fit step keeps the single lookup
+(FitConfig.lobe_samples), corrected per pixel by this lobe's ratio to it,
+worked out a few times per fit (FitConfig.lobe_refreshes).
 
 Samples: the fixed 2D set u_k = ((k + 0.5) / K, radical_inverse_2(k)) in the
 tangent frame of n whose first axis is v projected on the tangent plane.

@@ -16,6 +16,7 @@ from models.camera import Camera
 from models.checkpoint import CheckpointError
 from models.fit_config import FitConfig
 from models.fit_progress import FitProgress
+from models import fitter as models_fitter
 from models.fitter import FitView, Fitter
 from models.imageio import srgb_to_linear
 from models.lighting import Environment, Lighting
@@ -329,3 +330,38 @@ def test_specular_visibility_is_tabled_for_concave_scenes_only(sphere_views) -> 
     off = Fitter(fitter.views, mesh, small_config(iterations=1, specular_visibility=False))
     off.setup()
     assert off.specular_open is None
+
+
+def test_lobe_refresh_makes_steps_shade_like_still_frames(sphere_views) -> None:
+    """After a refresh (FitConfig.lobe_refreshes), a step's single
+    environment lookup times the pixel's ratio renders what the sampled lobe
+    of still frames renders under the same light and maps; without it, rough
+    metal under a varied light differs."""
+    from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade_environment
+    from renderer.specular_lobe import RENDER_SAMPLES
+
+    gt, views = sphere_views
+    fitter = Fitter(views[:3], gt.mesh, small_config(iterations=1))
+    fitter.setup()
+    with torch.no_grad():
+        fitter.params["metallic"].fill_(4.0)  # metal
+        fitter.params["roughness"].fill_(0.0)  # roughness 0.5
+        fitter.params["environment"].copy_(torch.randn(fitter.params["environment"].shape, generator=torch.Generator().manual_seed(0)))
+    idx = torch.arange(0, fitter.samples.shape[0], 7)
+    batch = fitter.samples[idx]
+    with torch.no_grad():
+        albedo, roughness, metallic = fitter._sample_maps(batch[:, models_fitter._UV])
+        env = EnvironmentTextures.from_radiance_tensor(fitter._radiance(), levels=models_fitter.ENV_LEVELS,
+                                                       irradiance_width=min(32, 2 * fitter.config.env_height))
+        env.lobe_samples = RENDER_SAMPLES
+        geometry = SurfaceSample(batch[:, models_fitter._POS], batch[:, models_fitter._NRM],
+                                 batch[:, models_fitter._VIEW], batch[:, models_fitter._AO])
+        diffuse, specular = shade_environment(geometry, MaterialSample(albedo, roughness, metallic), env)
+        still = diffuse + specular
+        before = fitter._render(batch, idx)[0]
+        fitter._refresh_lobe_ratio()
+        after = fitter._render(batch, idx)[0]
+    err_before = float(((before - still).abs() / still.clamp_min(1e-3)).median())
+    err_after = float(((after - still).abs() / still.clamp_min(1e-3)).median())
+    assert err_before > 0.01 and err_after < 0.1 * err_before, (err_before, err_after)
+    assert fitter.lobe_ratio.shape == (fitter.samples.shape[0], 3)
