@@ -173,6 +173,7 @@ class Fitter:
         self._lobe_cursor = 0
         self._lobe_refreshed = 0
         self._lobe_step = 0
+        self._best_lobe_ratio: Tensor | None = None  # the best start's ratios, kept with its parameters
         self._lock = threading.RLock()
         self._ready = False
 
@@ -467,6 +468,7 @@ class Fitter:
         if self._best_start is None or loss < self.start_losses[self._best_start[0]]:
             with self._lock:
                 self._best_start = (self.start_index, {k: v.detach().clone() for k, v in self.params.items()})
+                self._best_lobe_ratio = None if self.lobe_ratio is None else self.lobe_ratio.clone()
 
     def _keep_best_start(self) -> None:
         """At the end of a fit with several starts: put the best one's
@@ -479,6 +481,7 @@ class Fitter:
             with self._lock, torch.no_grad():
                 for name, value in params.items():
                     self.params[name].copy_(value)
+                self.lobe_ratio = self._best_lobe_ratio
 
     @property
     def kept_start(self) -> int | None:
@@ -841,6 +844,10 @@ class Fitter:
         for name, value in ckpt.extra.items():
             if name.startswith("best/") and (name[5:] not in self.params or value.shape != self.params[name[5:]].shape):
                 problems.append(f"its best start's {name[5:]} does not fit this fit")
+        for name in ("lobe_ratio", "best_lobe_ratio"):
+            ratio = ckpt.extra.get(name)
+            if ratio is not None and tuple(ratio.shape) != (self.samples.shape[0], 3):
+                problems.append(f"its {name} is {tuple(ratio.shape)}, not ({self.samples.shape[0]}, 3) for this fit's pixels")
         uv = ckpt.extra.get("uv")
         if uv is not None and (uv.shape != self.mesh.uv.shape or not np.allclose(uv.numpy(), self.mesh.uv, atol=1e-6)):
             problems.append("it was made on a different mesh / UV layout")
@@ -867,6 +874,10 @@ class Fitter:
         if self._best_start is not None:
             state["best_start"] = torch.tensor([self._best_start[0]], dtype=torch.int64)
             state.update({f"best/{k}": v for k, v in self._best_start[1].items()})
+        state["lobe"] = torch.tensor([self._lobe_cursor, self._lobe_refreshed, self._lobe_step], dtype=torch.int64)
+        for name, ratio in (("lobe_ratio", self.lobe_ratio), ("best_lobe_ratio", self._best_lobe_ratio)):
+            if ratio is not None:
+                state[name] = ratio.cpu()
         return state
 
     def _restore_starts(self, extra: dict[str, Tensor]) -> None:
@@ -879,6 +890,13 @@ class Fitter:
         if "best_start" in extra:
             best = {k[len("best/"):]: v.to(self.device) for k, v in extra.items() if k.startswith("best/")}
             self._best_start = (int(extra["best_start"][0]), best)
+        lobe = extra.get("lobe")
+        self._lobe_cursor, self._lobe_refreshed, self._lobe_step = (
+            (int(lobe[0]), int(lobe[1]), int(lobe[2])) if lobe is not None else (0, 0, self.start_step)
+        )
+        self.lobe_ratio, self._best_lobe_ratio = (
+            extra[name].to(self.device) if name in extra else None for name in ("lobe_ratio", "best_lobe_ratio")
+        )
 
 
 def json_safe(value):
