@@ -581,9 +581,7 @@ class Fitter:
         """Linear RGB (N,3) of sample-table rows `batch` (indices `idx`) under
         the current parameters, and the albedo, roughness, metallic used."""
         albedo, roughness, metallic = self._sample_maps(batch[:, _UV])
-        env = EnvironmentTextures.from_radiance_tensor(
-            self._radiance(), levels=ENV_LEVELS, irradiance_width=min(32, 2 * self.config.env_height)
-        )
+        env = self._environment_tables()
         env.lobe_samples = self.config.lobe_samples
         surface = SurfaceSample(
             batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO], specular_open=self._specular_open(idx, roughness)
@@ -617,9 +615,7 @@ class Fitter:
         self._lobe_cursor = (self._lobe_cursor + todo) % count
         vis = visibility_tensors(self.mesh, self.device) if self.specular_open is not None else None
         with torch.no_grad(), all_cores():
-            env = EnvironmentTextures.from_radiance_tensor(
-                self._radiance(), levels=ENV_LEVELS, irradiance_width=min(32, 2 * self.config.env_height)
-            )
+            env = self._environment_tables()
             for idx in rows.split(1 << 16):
                 if self.cancel_event.is_set():  # the rest keep their last ratios
                     break
@@ -648,6 +644,12 @@ class Fitter:
         """Albedo (N,3), roughness (N,1), metallic (N,1) at uv (N,2)."""
         albedo, roughness, metallic = (torch.sigmoid(sample_texture(self._logits(n).permute(1, 2, 0), uv)) for n in MAPS)
         return albedo, roughness, metallic
+
+    def _environment_tables(self) -> EnvironmentTextures:
+        """The current environment prefiltered for shading (differentiable)."""
+        return EnvironmentTextures.from_radiance_tensor(
+            self._radiance(), levels=ENV_LEVELS, irradiance_width=min(32, 2 * self.config.env_height)
+        )
 
     def _radiance(self) -> Tensor:
         """The environment's linear radiance (He, We, 3)."""

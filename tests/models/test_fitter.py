@@ -337,7 +337,7 @@ def test_lobe_refresh_makes_steps_shade_like_still_frames(sphere_views) -> None:
     environment lookup times the pixel's ratio renders what the sampled lobe
     of still frames renders under the same light and maps; without it, rough
     metal under a varied light differs."""
-    from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade_environment
+    from renderer.shade import MaterialSample, SurfaceSample, shade_environment
     from renderer.specular_lobe import RENDER_SAMPLES
 
     gt, views = sphere_views
@@ -351,8 +351,7 @@ def test_lobe_refresh_makes_steps_shade_like_still_frames(sphere_views) -> None:
     batch = fitter.samples[idx]
     with torch.no_grad():
         albedo, roughness, metallic = fitter._sample_maps(batch[:, models_fitter._UV])
-        env = EnvironmentTextures.from_radiance_tensor(fitter._radiance(), levels=models_fitter.ENV_LEVELS,
-                                                       irradiance_width=min(32, 2 * fitter.config.env_height))
+        env = fitter._environment_tables()
         env.lobe_samples = RENDER_SAMPLES
         geometry = SurfaceSample(batch[:, models_fitter._POS], batch[:, models_fitter._NRM],
                                  batch[:, models_fitter._VIEW], batch[:, models_fitter._AO])
