@@ -13,7 +13,9 @@ A new environment map is prefiltered on a worker thread
 (app.environment_prefilter); the previous one stays on screen until its
 tables are ready (`environmentProgress` says what is being prepared). A mesh
 with baked AO has its specular visibility maps baked on another
-(app.visibility_baker); AO's guess stands in until they arrive.
+(app.visibility_baker); AO's guess stands in until they arrive. The light
+the object sends itself (one bounce) is worked out there too, again once
+material and environment edits settle; the previous one stays meanwhile.
 """
 
 from __future__ import annotations
@@ -68,13 +70,23 @@ DEFAULT_DISPLAY = DisplaySettings(background="color", background_color=(0.03, 0.
 PREVIEW_HDRI = Path(__file__).resolve().parents[1] / "resources" / "hdri" / "studio.hdr"
 # Scene parts handed to SceneRenderer's set_<part>, in this order. `world_up`
 # goes only to a renderer that has set_world_up (the grid's plane);
-# `visibility` (the mesh's specular visibility maps) right after its mesh.
-_SCENE_PARTS = ("mesh", "visibility", "material", "environment", "lights", "display", "world_up")
+# `visibility` (the mesh's specular visibility maps) right after its mesh,
+# `bounce` (the light it sends itself: after its maps) once worked out for
+# the current material and environment.
+_SCENE_PARTS = ("mesh", "visibility", "material", "environment", "bounce", "lights", "display", "world_up")
 # Edits that arrive in quick runs (sliders, drags, a fit's previews): drawn as
 # interactive frames until they pause, like a moving camera. A still frame
 # reads the environment 32 times per pixel (renderer/specular_lobe.py), which
 # software GL pays for (~0.17 s at 960x540 on llvmpipe; BENCHMARKS.md).
 _EDITED_PARTS = frozenset({"material", "environment", "lights", "display"})
+
+
+BOUNCE_SETTLE_MS = 1500
+"""Material and environment edits this long apart re-light the bounce."""
+
+
+def _same_key(a: tuple[Any, ...] | None, b: tuple[Any, ...] | None) -> bool:
+    return a is not None and b is not None and all(x is y for x, y in zip(a, b))
 
 
 class Viewport(QOpenGLWidget):
@@ -120,6 +132,13 @@ class Viewport(QOpenGLWidget):
             lambda name: self.environmentProgress.emit(f"Preparing lighting: {name}…" if name else ""))
         self.visibility_baker = VisibilityBaker(self)
         self.visibility_baker.ready.connect(self._visibility_ready)
+        self.visibility_baker.bounce_ready.connect(self._bounce_ready)
+        # The bounce light follows material and environment edits once they
+        # settle (a fit's previews or a drag would keep a core busy with it).
+        self._bounce_timer = QTimer(self, singleShot=True, interval=BOUNCE_SETTLE_MS)
+        self._bounce_timer.timeout.connect(self._request_bounce)
+        self._bounce_of: tuple[Any, ...] | None = None  # what the shown bounce light was worked out for
+        self._default_material = MaterialMaps.constant(1)  # what the renderer shows without maps
 
     # ---- public API ---------------------------------------------------------
     def camera(self) -> Camera:
@@ -176,17 +195,21 @@ class Viewport(QOpenGLWidget):
         self._mesh = mesh
         if mesh is not None:
             self.set_scene_bounds(*mesh.bounding_sphere())
-        self._scene.pop("visibility", None)
-        self._pending.pop("visibility", None)
+        for part in ("visibility", "bounce"):
+            self._scene.pop(part, None)
+            self._pending.pop(part, None)
+        self._bounce_of = None
         self._queue("mesh", mesh)  # the first paint with a mesh and no environment adds the preview light
         if mesh is not None and mesh.ao is not None:
             self.visibility_baker.request(mesh)
 
     def set_material(self, maps: MaterialMaps | None) -> None:
         self._queue("material", maps)
+        self._bounce_timer.start()
 
     def set_environment(self, env: Environment | None) -> None:
         self._queue("environment", env)
+        self._bounce_timer.start()
 
     def set_lights(self, lights: Sequence[PunctualLight]) -> None:
         self._queue("lights", lights)
@@ -203,6 +226,7 @@ class Viewport(QOpenGLWidget):
             self.render_scale = 1.0
             self._finish_environment()
             self._finish_visibility()
+            self._finish_bounce()
         return self.grabFramebuffer()
 
     def pick_surface(self, x: float, y: float) -> SurfaceHit | None:
@@ -362,6 +386,35 @@ class Viewport(QOpenGLWidget):
     def _visibility_ready(self, mesh: Mesh, maps: np.ndarray) -> None:
         if mesh is self._mesh and self._scene.get("visibility") is not maps:
             self._queue("visibility", maps)
+            self._request_bounce()
+
+    def _bounce_key(self) -> tuple[Mesh, MaterialMaps, Environment] | None:
+        """What the bounce light would be worked out for now (None: no
+        visibility maps shown, or no environment)."""
+        env = self._scene.get("environment")
+        if self._mesh is None or "visibility" not in self._scene or env is None:
+            return None
+        return (self._mesh, self._scene.get("material") or self._default_material, env)
+
+    def _request_bounce(self) -> None:
+        key = self._bounce_key()
+        if key is not None and not _same_key(key, self._bounce_of):
+            self.visibility_baker.request_bounce(*key)
+
+    def _bounce_ready(self, key: tuple[Any, ...], bounce: Any) -> None:
+        if _same_key(key, self._bounce_key()):
+            self._bounce_of = key
+            self._queue("bounce", bounce)
+
+    def _finish_bounce(self) -> None:
+        """Work out (and wait for) the bounce light of what is shown now, if due."""
+        key = self._bounce_key()
+        if key is None or _same_key(key, self._bounce_of):
+            return
+        self._bounce_timer.stop()
+        self.visibility_baker.request_bounce(*key)
+        bounce = self.visibility_baker.wait_bounce(key)
+        self._bounce_ready(key, bounce)
 
     def _finish_visibility(self) -> None:
         """Wait for the bake of the shown mesh's visibility maps, if any."""

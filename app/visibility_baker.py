@@ -1,27 +1,40 @@
-"""Specular visibility maps baked off the GUI thread.
+"""Specular visibility maps, and the light the object sends itself, worked
+out off the GUI thread.
 
 A mesh with baked AO (a fitted scene) gets per-vertex maps of where it sees
 the environment (renderer.visibility), which the viewport reads so glossy
-metal stops mirroring sky where it mirrors its own object.
-Baking takes seconds on large meshes, so the viewport asks
-`VisibilityBaker.request(mesh)`; a worker bakes and `ready(mesh, maps)`
-arrives on the GUI thread. Until then the viewport uses AO's guess. Only
-the newest mesh matters: a request not yet started is dropped when another
+metal stops mirroring sky where it mirrors its own object; and, under the
+current material and environment, the light its own surfaces send into
+those blocked directions (renderer.interreflection, one bounce).
+Both take seconds on large meshes, so the viewport asks
+`VisibilityBaker.request(mesh)` and `request_bounce(mesh, material,
+environment)`; a worker works them out and `ready(mesh, maps)` /
+`bounce_ready(key, bounce)` arrive on the GUI thread. Until then the
+viewport shows AO's guess, and the previous bounce light. Only the newest
+request of each kind matters: one not yet started is dropped when another
 comes.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from models.lighting import Environment, Lighting
+from models.material import MaterialMaps
 from models.mesh import Mesh
+from models.scene import Scene
 
 log = logging.getLogger(__name__)
+
+BounceKey = tuple[Mesh, MaterialMaps, Environment]
+"""What the bounce light depends on (compared by identity)."""
 
 
 def bake(mesh: Mesh) -> np.ndarray | None:
@@ -31,37 +44,69 @@ def bake(mesh: Mesh) -> np.ndarray | None:
     return vertex_visibility(mesh)
 
 
+def light(key: BounceKey) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bounce light SceneRenderer.set_bounce takes (None: none)."""
+    from models.render_scene import scene_bounce
+
+    mesh, material, environment = key
+    return scene_bounce(Scene(mesh, material, Lighting(environment)))
+
+
 class VisibilityBaker(QObject):
-    """request(mesh) -> later ready(mesh, maps); see the module doc."""
+    """request(mesh) -> later ready(mesh, maps); request_bounce(...) ->
+    later bounce_ready(key, bounce); see the module doc."""
 
     ready = Signal(object, object)  # Mesh, (V,R,R) maps
+    bounce_ready = Signal(object, object)  # BounceKey, (radiance (V,R,R,3), irradiance (V,3)) or None
     # Emitted on the worker; connected to a bound method, so Qt queues it to this object's thread.
-    _doneOnWorker = Signal(object, object)
+    _doneOnWorker = Signal(str, object, object)
 
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._executor: ThreadPoolExecutor | None = None
-        self._job: tuple[Mesh, Future] | None = None
+        self._jobs: dict[str, tuple[Any, Future]] = {}  # kind -> (key, future)
         self._closed = False
         self._doneOnWorker.connect(self._done)
 
     def request(self, mesh: Mesh) -> None:
         """Bake `mesh`'s maps on the worker (no-op while that mesh is being baked)."""
-        if self._closed or (self._job is not None and self._job[0] is mesh):
-            return
-        if self._job is not None:
-            self._job[1].cancel()  # not started: superseded
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visibility")
-        future = self._executor.submit(bake, mesh)
-        self._job = (mesh, future)
-        future.add_done_callback(lambda f, m=mesh: self._finished_on_worker(m, f))
+        self._submit("maps", mesh, bake)
+
+    def request_bounce(self, mesh: Mesh, material: MaterialMaps, environment: Environment) -> None:
+        """Work out the light `mesh` sends itself under `material` and
+        `environment` (no-op while the same is being worked out)."""
+        self._submit("bounce", (mesh, material, environment), light)
 
     def wait(self, mesh: Mesh, timeout_s: float = 120.0) -> np.ndarray | None:
         """The maps of `mesh` once baked (for a caller that needs the final
         frame now: screenshots, tests); None when not requested or failed."""
-        job = self._job
-        if job is None or job[0] is not mesh:
+        return self._wait("maps", mesh, timeout_s)
+
+    def wait_bounce(self, key: BounceKey, timeout_s: float = 120.0) -> tuple[np.ndarray, np.ndarray] | None:
+        """The bounce light of `key` once worked out (as `wait`)."""
+        return self._wait("bounce", key, timeout_s)
+
+    def shutdown(self) -> None:
+        """Drop queued work and let a running job finish (closing)."""
+        self._closed = True
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, kind: str, key: Any, work: Callable[[Any], Any]) -> None:
+        job = self._jobs.get(kind)
+        if self._closed or (job is not None and _same(job[0], key)):
+            return
+        if job is not None:
+            job[1].cancel()  # not started: superseded
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visibility")
+        future = self._executor.submit(work, key)
+        self._jobs[kind] = (key, future)
+        future.add_done_callback(lambda f, k=key: self._finished_on_worker(kind, k, f))
+
+    def _wait(self, kind: str, key: Any, timeout_s: float) -> Any:
+        job = self._jobs.get(kind)
+        if job is None or not _same(job[0], key):
             return None
         try:
             return job[1].result(timeout_s)
@@ -70,27 +115,31 @@ class VisibilityBaker(QObject):
         except Exception:  # noqa: BLE001 - the worker's callback logs it
             return None
 
-    def shutdown(self) -> None:
-        """Drop queued work and let a running bake finish (closing)."""
-        self._closed = True
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
-
-    def _finished_on_worker(self, mesh: Mesh, future: Future) -> None:
+    def _finished_on_worker(self, kind: str, key: Any, future: Future) -> None:
         if future.cancelled() or self._closed:
             return
         try:
-            maps = future.result()
-        except Exception:  # AO's guess stays: worse speculars, not a broken window
-            log.exception("baking specular visibility failed")
+            result = future.result()
+        except Exception:  # AO's guess / no bounce stays: worse speculars, not a broken window
+            log.exception("working out the specular %s failed", "visibility" if kind == "maps" else "bounce light")
             return
         try:
-            self._doneOnWorker.emit(mesh, maps)
+            self._doneOnWorker.emit(kind, key, result)
         except RuntimeError:  # the owner is gone (the window closed meanwhile)
             pass
 
-    def _done(self, mesh: Mesh, maps: np.ndarray | None) -> None:
-        if self._job is not None and self._job[0] is mesh:
-            self._job = None
-        if maps is not None:
-            self.ready.emit(mesh, maps)
+    def _done(self, kind: str, key: Any, result: Any) -> None:
+        job = self._jobs.get(kind)
+        if job is not None and _same(job[0], key):
+            del self._jobs[kind]
+        if kind == "maps" and result is not None:
+            self.ready.emit(key, result)
+        elif kind == "bounce":
+            self.bounce_ready.emit(key, result)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Identity, element-wise for tuples (the keys hold arrays)."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(x is y for x, y in zip(a, b))
+    return a is b

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -181,9 +181,11 @@ class Evaluation:
 def evaluate(scene: Scene, gt: GroundTruth, device: str | torch.device = "cpu", texture_resolution: int | None = None) -> Evaluation:
     """Render `scene` (mesh with AO, fitted maps, recovered environment) at
     the test cameras under every lighting and score it (see module doc)."""
+    from renderer.interreflection import bounce_light
     from renderer.raster import rasterize
     from renderer.shade import MaterialSample, shade
     from renderer.texture import sample_texture
+    from renderer.visibility import vertex_bounce_rays
 
     device = torch.device(device)
     rot = torch.as_tensor(gt.world[:3, :3], dtype=torch.float32, device=device)  # capture <- generator
@@ -209,6 +211,7 @@ def evaluate(scene: Scene, gt: GroundTruth, device: str | torch.device = "cpu", 
 
     # Pass 1: geometry and per-pixel materials of every view.
     per_view = []
+    given_uv = True  # the mesh's uv are the true maps' (the given mesh, not a reconstruction)
     for k, cam in enumerate(gt.cameras):
         gb = rasterize(scene.mesh, cam, device)
         cov = gb.coverage.cpu().numpy()
@@ -237,6 +240,7 @@ def evaluate(scene: Scene, gt: GroundTruth, device: str | torch.device = "cpu", 
         sel_masks.append(sel)
         same_uv = bool(np.median(np.abs(s.uv.cpu().numpy() - uv).max(-1)) < 1e-3) if len(flat) else False
         per_view.append(_subpixels(scene.mesh, cam, sel, gt.uv[k] if not same_uv else None, fit_maps, gt, rot, shift, device))
+        given_uv = given_uv and same_uv
 
     # Materials: fitted (and the texture-resolution ceiling) vs the truth.
     material_scores = {}
@@ -260,10 +264,38 @@ def evaluate(scene: Scene, gt: GroundTruth, device: str | torch.device = "cpu", 
         }[row]
         return MaterialSample(pick[0], pick[1]["roughness"], pick[1]["metallic"])
 
+    def hit_material(row: str, given_uv: bool):
+        """Where bounce rays land: the row's maps read at the mesh's uv (the
+        true maps only through the true mesh's own uv; on a reconstructed
+        mesh, the fitted ones stand in)."""
+        truth_maps = np.concatenate([gt.albedo[..., :3], gt.roughness[..., None], gt.metallic[..., None]], -1)
+
+        def at(uv: torch.Tensor) -> MaterialSample:
+            ours = sample_texture(fit_maps, uv).clamp(0, 1)
+            truth = ours
+            if given_uv:
+                truth = torch.as_tensor(sample_texture_np(truth_maps, uv.cpu().numpy()), dtype=torch.float32, device=device)
+            albedo_src, rest_src = {
+                "ours": (ours, ours), "oracle": (truth, truth), "gt_albedo": (truth, ours),
+                "gt_rough_metal": (ours, truth), "ours_rescaled": (ours, ours),
+            }[row]
+            albedo = albedo_src[:, :3] if row != "ours_rescaled" else (ours[:, :3] * albedo_scale).clamp(0, 1)
+            return MaterialSample(albedo, rest_src[:, 3:4], rest_src[:, 4:5])
+
+        return at
+
     plan = [(row, light) for row in MATERIAL_ROWS for light in gt.lightings] + [("ours", RECOVERED)]
-    for view in per_view:
-        for row, light in plan:
+    rays = vertex_bounce_rays(scene.mesh) if per_view and per_view[0].in_capture.visibility is not None else None
+    for row, light in plan:
+        bounce = None
+        if rays is not None:  # the object's own light under this row's maps and this light
+            maps = per_view[0].in_capture.visibility.maps
+            frame = None if light == RECOVERED else per_view[0].in_generator.visibility.frame
+            bounce = bounce_light(rays, scene.mesh, maps, hit_material(row, given_uv), envs[light], frame)
+        for view in per_view:
             surface = view.in_capture if light == RECOVERED else view.in_generator
+            if bounce is not None:
+                surface = replace(surface, visibility=surface.visibility.with_bounce(bounce))
             with torch.no_grad():
                 rgb = shade(surface, row_material(row, view.sources), envs[light])["shaded"]
             put(images, f"{row}/{light}", view.box_filter(rgb.cpu().numpy()))

@@ -187,6 +187,10 @@ class FitConfig:
     """Bake where each vertex sees the environment (renderer/visibility.py)
     and dim the specular light by it, instead of guessing from AO. Needs
     Embree; without it the AO guess is used."""
+    interreflection: bool = True
+    """With specular_visibility: the directions the mesh blocks bring the
+    light of what blocks them, one bounce (renderer/interreflection.py),
+    worked out again at each lobe refresh under the current light and maps."""
     device: str | None = None
     """Torch device ('cpu', 'cuda', 'cuda:1'); None picks cuda when present."""
     seed: int = 0

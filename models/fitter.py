@@ -13,7 +13,8 @@ environment differentiably, shade (split sum, baked AO, the specular
 visibility table), map prediction and photo into the loss space, add the
 priors, take an Adam step with the scheduled learning rate. A few times per
 start the steps' single environment lookup is re-calibrated per pixel
-against the sampled lobe of still frames (`_refresh_lobe_ratio`).
+against the sampled lobe of still frames, and the light the object sends
+itself (one bounce) worked out again (`_refresh_lobe_ratio`).
 
 Starts: the steps and time are shared between starting metallic values
 (FitConfig.metallic_trials), each fitted from fresh parameters; at the end
@@ -85,6 +86,11 @@ LOBE_REFRESH_SHARE = 16
 """A refresh shades at most 1/LOBE_REFRESH_SHARE as many pixels as the steps
 since the previous one (a pixel's 32 lookups cost ~3.5 step-pixels, so
 refreshes take at most ~20% of the fit's time, and short fits barely any)."""
+BOUNCE_RAYS_PER_PIXEL = 16
+"""A refresh lights the bounce rays (renderer/interreflection.py) only when
+there are at most this many per pixel it refreshes (lighting a ray costs
+~1/20 of a pixel's sampled lobe), or when it refreshes every pixel; smaller
+refreshes, early in a fit or in short ones, keep the bounce light they have."""
 LOBE_RATIO_RANGE = (0.25, 4.0)
 """Bounds of a lobe ratio (a dark single lookup must not blow up the gradient)."""
 OPEN_LEVELS = 6
@@ -168,12 +174,14 @@ class Fitter:
         self.start_s = 0.0
         self.start_losses: list[float] = []
         self._best_start: tuple[int, dict[str, Tensor]] | None = None
-        # (P,3) sampled-lobe / single-lookup specular ratios (FitConfig.lobe_refreshes).
-        self.lobe_ratio: Tensor | None = None
+        # Per training pixel, worked out at each lobe refresh (FitConfig.lobe_refreshes),
+        # float16 (P,3) each: "lobe_ratio" sampled-lobe / single-lookup specular;
+        # with one bounce also "bounce_radiance" (over the lobe) and "bounce_irradiance".
+        self.refreshed: dict[str, Tensor] = {}
         self._lobe_cursor = 0
         self._lobe_refreshed = 0
         self._lobe_step = 0
-        self._best_lobe_ratio: Tensor | None = None  # the best start's ratios, kept with its parameters
+        self._best_refreshed: dict[str, Tensor] = {}  # the best start's, kept with its parameters
         self._lock = threading.RLock()
         self._ready = False
 
@@ -349,7 +357,7 @@ class Fitter:
     def _init_parameters(self) -> None:
         """Fresh parameters and optimiser for the current metallic start."""
         cfg = self.config
-        self.lobe_ratio = None
+        self.refreshed = {}
         self._lobe_refreshed = 0
         self._lobe_step = self.step_count
         dev = self.device
@@ -468,7 +476,7 @@ class Fitter:
         if self._best_start is None or loss < self.start_losses[self._best_start[0]]:
             with self._lock:
                 self._best_start = (self.start_index, {k: v.detach().clone() for k, v in self.params.items()})
-                self._best_lobe_ratio = None if self.lobe_ratio is None else self.lobe_ratio.clone()
+                self._best_refreshed = {k: v.clone() for k, v in self.refreshed.items()}
 
     def _keep_best_start(self) -> None:
         """At the end of a fit with several starts: put the best one's
@@ -481,7 +489,7 @@ class Fitter:
             with self._lock, torch.no_grad():
                 for name, value in params.items():
                     self.params[name].copy_(value)
-                self.lobe_ratio = self._best_lobe_ratio
+                self.refreshed = self._best_refreshed
 
     @property
     def kept_start(self) -> int | None:
@@ -583,11 +591,15 @@ class Fitter:
         albedo, roughness, metallic = self._sample_maps(batch[:, _UV])
         env = self._environment_tables()
         env.lobe_samples = self.config.lobe_samples
-        surface = SurfaceSample(
-            batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO], specular_open=self._specular_open(idx, roughness)
-        )
-        out = shade(surface, MaterialSample(albedo, roughness, metallic), env)
-        rgb = out["shaded"] if self.lobe_ratio is None else out["diffuse"] + out["specular"] * self.lobe_ratio[idx].float()
+        surface = SurfaceSample(batch[:, _POS], batch[:, _NRM], batch[:, _VIEW], batch[:, _AO])
+        surface.specular_open = self._specular_open(idx, roughness)
+        if self.refreshed:
+            ratio = self.refreshed["lobe_ratio"][idx].float()
+            surface.specular_open = ratio if surface.specular_open is None else surface.specular_open * ratio
+            if "bounce_radiance" in self.refreshed:
+                surface.bounce_radiance = self.refreshed["bounce_radiance"][idx].float()
+                surface.bounce_irradiance = self.refreshed["bounce_irradiance"][idx].float()
+        rgb = shade(surface, MaterialSample(albedo, roughness, metallic), env)["shaded"]
         if "exposure" in self.params:
             rgb = rgb * torch.exp2(self.params["exposure"][self.sample_view[idx].long()])[:, None]
         return rgb, (albedo, roughness, metallic)
@@ -595,29 +607,41 @@ class Fitter:
     def _refresh_lobe_ratio(self, pixels: int = LOBE_REFRESH_PIXELS) -> None:
         """Work out, for `pixels` training pixels (the next ones in turn; at
         most LOBE_REFRESH_PIXELS, and step() asks for fewer after few steps,
-        see LOBE_REFRESH_SHARE), how much the sampled lobe of still frames (32 lookups,
-        each dimmed by the visibility maps) differs from the step's single
-        lookup under the current light and maps: (N,3) specular ratios that
-        steps then multiply the single lookup by (held fixed in between).
+        see LOBE_REFRESH_SHARE), how the sampled lobe of still frames (32
+        lookups, each dimmed by the visibility maps) differs from the step's
+        single lookup under the current light and maps: (N,3) specular
+        ratios that steps then multiply the single lookup by; and, with one
+        bounce (FitConfig.interreflection), the light the object's own
+        surfaces send these pixels over the lobe and over the hemisphere,
+        which steps add (all held fixed until the next refresh).
 
         Why: the single lookup renders rough metal ~14% too dark against a
         path tracer and glossy self-reflections wrong; fitted against it,
         the maps absorb that error, and relit with the sampled lobe they
-        are off by it."""
+        are off by it. Without the bounce, they absorb its light."""
+        from renderer.interreflection import bounce_light
         from renderer.shade import shade_environment
-        from renderer.specular_lobe import RENDER_SAMPLES
+        from renderer.specular_lobe import RENDER_SAMPLES, lobe_bounce
+        from renderer.visibility import vertex_bounce_rays
 
         count = self.samples.shape[0]
-        if self.lobe_ratio is None:
-            self.lobe_ratio = torch.ones((count, 3), dtype=torch.float16, device=self.device)
         todo = min(count, LOBE_REFRESH_PIXELS, pixels)
         rows = (torch.arange(todo, device=self.device) + self._lobe_cursor) % count
         self._lobe_cursor = (self._lobe_cursor + todo) % count
         vis = visibility_tensors(self.mesh, self.device) if self.specular_open is not None else None
+        rays = vertex_bounce_rays(self.mesh) if vis is not None and self.config.interreflection else None
         with torch.no_grad(), all_cores():
             env = self._environment_tables()
+            bounce = None
+            if rays is not None and len(rays) and (len(rays) <= BOUNCE_RAYS_PER_PIXEL * todo or todo == count):
+                bounce = bounce_light(rays, self.mesh, vis[0], lambda uv: MaterialSample(*self._sample_maps(uv)), env)
+            names = ("lobe_ratio",) + (("bounce_radiance", "bounce_irradiance") if bounce is not None else ())
+            for name in names:
+                if name not in self.refreshed:
+                    fill = torch.ones if name == "lobe_ratio" else torch.zeros
+                    self.refreshed[name] = fill((count, 3), dtype=torch.float16, device=self.device)
             for idx in rows.split(1 << 16):
-                if self.cancel_event.is_set():  # the rest keep their last ratios
+                if self.cancel_event.is_set():  # the rest keep their last values
                     break
                 batch = self.samples[idx]
                 material = MaterialSample(*self._sample_maps(batch[:, _UV]))
@@ -632,7 +656,12 @@ class Fitter:
                     visibility = SpecularVisibility.at(*vis, batch[:, _TRI].reshape(-1).long(), batch[:, _BARY])
                 lobe = shade_environment(SurfaceSample(*geometry, visibility=visibility), material, env)[1]
                 ratio = torch.where(single > 1e-6, lobe / single.clamp_min(1e-6), torch.ones_like(single))
-                self.lobe_ratio[idx] = ratio.clamp(LOBE_RATIO_RANGE[0], LOBE_RATIO_RANGE[1]).half()
+                self.refreshed["lobe_ratio"][idx] = ratio.clamp(LOBE_RATIO_RANGE[0], LOBE_RATIO_RANGE[1]).half()
+                if bounce is not None:
+                    lit = visibility.with_bounce(bounce)
+                    radiance = lobe_bounce(geometry[1], geometry[2], material.roughness, lit)  # smooth: 8 directions do
+                    self.refreshed["bounce_radiance"][idx] = radiance.half()
+                    self.refreshed["bounce_irradiance"][idx] = lit.irradiance().half()
 
     def _gradients_finite(self) -> bool:
         """False when any gradient holds NaN/Inf: Adam would spread it into
@@ -846,10 +875,9 @@ class Fitter:
         for name, value in ckpt.extra.items():
             if name.startswith("best/") and (name[5:] not in self.params or value.shape != self.params[name[5:]].shape):
                 problems.append(f"its best start's {name[5:]} does not fit this fit")
-        for name in ("lobe_ratio", "best_lobe_ratio"):
-            ratio = ckpt.extra.get(name)
-            if ratio is not None and tuple(ratio.shape) != (self.samples.shape[0], 3):
-                problems.append(f"its {name} is {tuple(ratio.shape)}, not ({self.samples.shape[0]}, 3) for this fit's pixels")
+        for name, value in ckpt.extra.items():
+            if name.startswith(("refreshed/", "best_refreshed/")) and tuple(value.shape) != (self.samples.shape[0], 3):
+                problems.append(f"its {name} is {tuple(value.shape)}, not ({self.samples.shape[0]}, 3) for this fit's pixels")
         uv = ckpt.extra.get("uv")
         if uv is not None and (uv.shape != self.mesh.uv.shape or not np.allclose(uv.numpy(), self.mesh.uv, atol=1e-6)):
             problems.append("it was made on a different mesh / UV layout")
@@ -877,9 +905,8 @@ class Fitter:
             state["best_start"] = torch.tensor([self._best_start[0]], dtype=torch.int64)
             state.update({f"best/{k}": v for k, v in self._best_start[1].items()})
         state["lobe"] = torch.tensor([self._lobe_cursor, self._lobe_refreshed, self._lobe_step], dtype=torch.int64)
-        for name, ratio in (("lobe_ratio", self.lobe_ratio), ("best_lobe_ratio", self._best_lobe_ratio)):
-            if ratio is not None:
-                state[name] = ratio.cpu()
+        for prefix, values in (("refreshed/", self.refreshed), ("best_refreshed/", self._best_refreshed)):
+            state.update({prefix + name: value.cpu() for name, value in values.items()})
         return state
 
     def _restore_starts(self, extra: dict[str, Tensor]) -> None:
@@ -896,8 +923,9 @@ class Fitter:
         self._lobe_cursor, self._lobe_refreshed, self._lobe_step = (
             (int(lobe[0]), int(lobe[1]), int(lobe[2])) if lobe is not None else (0, 0, self.start_step)
         )
-        self.lobe_ratio, self._best_lobe_ratio = (
-            extra[name].to(self.device) if name in extra else None for name in ("lobe_ratio", "best_lobe_ratio")
+        self.refreshed, self._best_refreshed = (
+            {k[len(prefix):]: v.to(self.device) for k, v in extra.items() if k.startswith(prefix)}
+            for prefix in ("refreshed/", "best_refreshed/")
         )
 
 

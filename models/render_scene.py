@@ -20,6 +20,7 @@ background is transparent, as RGBA PNG captures store it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -28,13 +29,14 @@ from torch import Tensor
 
 from models.camera import Camera
 from models.scene import Background, Scene
+from renderer.interreflection import bounce_light
 from renderer.envmap import rotate_to_environment, sample_equirect, sample_specular
 from renderer.raster import rasterize
 from renderer.shade import EnvironmentTextures, MaterialSample, SurfaceSample, shade
 from renderer.texture import sample_texture
 from renderer.tonemap import display as display_transform
 from renderer.tonemap import encode_srgb
-from renderer.visibility import SpecularVisibility, visibility_tensors
+from renderer.visibility import SpecularVisibility, vertex_bounce_rays, visibility_tensors
 
 Channel = Literal["shaded", "diffuse", "specular", "albedo", "roughness", "metallic", "normal", "ao"]
 CHANNELS: tuple[str, ...] = ("shaded", "diffuse", "specular", "albedo", "roughness", "metallic", "normal", "ao")
@@ -62,29 +64,28 @@ class SceneRenderer:
     radiance: Tensor  # (He,We,3) the environment as stored (background)
     faces: Tensor | None = None  # (F,3) int64, with visibility_maps
     visibility_maps: Tensor | None = None  # (V,R,R) renderer/visibility.py, None: AO alone dims specular
+    visibility: SpecularVisibility | None = None  # the maps with their bounce light, for no points yet
 
     @staticmethod
     def create(scene: Scene, device: str | torch.device | None = None) -> "SceneRenderer":
         device = torch.device(device or default_device())
-        m = scene.material
-        maps = np.concatenate(
-            [m.albedo[..., :3], m.roughness[..., None], m.metallic[..., None]], axis=-1
-        ).astype(np.float32)
         env = scene.lighting.environment
-        width = min(ENV_TABLE_WIDTH, int(env.radiance.shape[1]))
-        width -= width % 2
-        tables = EnvironmentTextures.from_environment(env, device, levels=6, width=max(width, 8))
-        vis = faces = None
+        maps_t, tables = _packed_maps(scene, device), _tables(scene, device)
+        vis = faces = located = None
         if scene.mesh.ao is not None:  # occlusion is baked: bake where it comes from, too
             vis, faces = visibility_tensors(scene.mesh, device) or (None, None)
+        if vis is not None:  # and light the blocked directions with the object's own light
+            empty = torch.zeros((0, 3), device=device)
+            located = SpecularVisibility(vis, empty.long(), empty).with_bounce(_bounce(scene.mesh, vis, maps_t, tables))
         return SceneRenderer(
             scene,
             device,
-            torch.as_tensor(maps, device=device),
+            maps_t,
             tables,
             torch.as_tensor(np.ascontiguousarray(env.radiance[..., :3], np.float32), device=device),
             faces,
             vis,
+            located,
         )
 
     def render(
@@ -142,8 +143,8 @@ class SceneRenderer:
         if idx.numel():
             s = gb.gather(idx)
             visibility = None
-            if self.visibility_maps is not None:
-                visibility = SpecularVisibility.at(self.visibility_maps, self.faces, s.triangle, s.barycentric)
+            if self.visibility is not None:
+                visibility = self.visibility.located(self.faces, s.triangle, s.barycentric)
             buffers = shade_samples(self, s.position, s.normal, s.view_dir, s.uv, s.ao, visibility)
             value = buffers[channel]
             if channel == "normal":
@@ -170,6 +171,48 @@ class SceneRenderer:
         return (value * env.scale).reshape(camera.height, camera.width, 3)
 
 
+def scene_bounce(scene: Scene, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray] | None:
+    """The light `scene`'s object sends itself (renderer/interreflection.py:
+    radiance maps (V,R,R,3) and irradiance (V,3), float32) under its
+    material and environment, for the GL renderer; None where its mesh has
+    no visibility maps (no baked AO, no Embree) or nothing lands on it."""
+    if scene.mesh is None or scene.mesh.ao is None:
+        return None
+    tensors = visibility_tensors(scene.mesh, device)
+    if tensors is None:
+        return None
+    bounce = _bounce(scene.mesh, tensors[0], _packed_maps(scene, device), _tables(scene, device))
+    return None if bounce is None else (bounce[0].cpu().numpy(), bounce[1].cpu().numpy())
+
+
+def _packed_maps(scene: Scene, device: str | torch.device) -> Tensor:
+    """The material maps as one (R,R,5) tensor: albedo rgb, roughness, metallic."""
+    m = scene.material
+    maps = np.concatenate([m.albedo[..., :3], m.roughness[..., None], m.metallic[..., None]], axis=-1)
+    return torch.as_tensor(maps.astype(np.float32), device=device)
+
+
+def _tables(scene: Scene, device: str | torch.device) -> EnvironmentTextures:
+    """The environment prefiltered (at most ENV_TABLE_WIDTH wide)."""
+    env = scene.lighting.environment
+    width = min(ENV_TABLE_WIDTH, int(env.radiance.shape[1]))
+    width -= width % 2
+    return EnvironmentTextures.from_environment(env, device, levels=6, width=max(width, 8))
+
+
+def _bounce(mesh, maps: Tensor, material: Tensor, tables: EnvironmentTextures) -> tuple[Tensor, Tensor] | None:
+    rays = vertex_bounce_rays(mesh)
+    if rays is None or len(rays) == 0 or mesh.uv is None:
+        return None
+    return bounce_light(rays, mesh, maps, partial(material_at, material), tables)
+
+
+def material_at(maps: Tensor, uv: Tensor) -> MaterialSample:
+    """The material (N samples) of packed maps (R,R,5) at uv (N,2)."""
+    m = sample_texture(maps, uv)  # (N,5)
+    return MaterialSample(m[:, :3].clamp(0, 1), m[:, 3:4].clamp(0, 1), m[:, 4:5].clamp(0, 1))
+
+
 def shade_samples(
     renderer: SceneRenderer,
     position: Tensor,
@@ -182,8 +225,7 @@ def shade_samples(
     """Shade flat surface samples (N,...) of the renderer's scene: sample the
     maps at uv (N,2), add punctual lights with shadow rays, return shade()'s
     named buffers."""
-    m = sample_texture(renderer.maps, uv)  # (N,5)
-    material = MaterialSample(m[:, :3].clamp(0, 1), m[:, 3:4].clamp(0, 1), m[:, 4:5].clamp(0, 1))
+    material = material_at(renderer.maps, uv)
     surface = SurfaceSample(position, normal, view_dir, ao, specular_visibility)
     lights = renderer.scene.lighting.lights
     visibility = None

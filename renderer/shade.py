@@ -19,7 +19,7 @@ and random pixel batches):
       assumes a round lobe and rendered rough metals 14% too dark); the DFG
       factor carries the energy. lobe_samples 0, or no sample above the
       horizon: prefiltered(R_dom, roughness), the classic split sum.
-    diffuse_env  = irradiance(n) * albedo * (1 - metallic) * (1 - (0.04 A + B)) * ao
+    diffuse_env  = (irradiance(n) * ao + bounce) * albedo * (1 - metallic) * (1 - (0.04 A + B))
   The diffuse weight (1 - E_dielectric) with E_dielectric = 0.04 A + B, the
   directional albedo of glTF's dielectric specular layer, is the energy-
   conserving form of glTF's fresnel_mix: a white (albedo 1) dielectric under
@@ -32,6 +32,12 @@ and random pixel batches):
   weighted by the visibility in its direction, and the classic single lookup
   is scaled by the lobe's open share (VISIBILITY_SAMPLES directions).
   GLSL (common/visibility.glsl, common/specular_lobe.glsl) mirrors both.
+  With one bounce (renderer/interreflection.py) the blocked directions bring
+  the object's own light: each lobe sample adds the bounce maps' radiance in
+  its direction, the single lookup the bounce averaged over the same
+  VISIBILITY_SAMPLES directions, and the diffuse term adds the bounce
+  irradiance to irradiance(n) * ao (GLSL: common/visibility.glsl's
+  visibility_light_at and bounce_irradiance_at).
   punctual lights (no AO; optional visibility in [0,1] per light from shadow rays):
     diffuse_k, specular_k = brdf_terms(n, v, l_k) * E_k * NdotL_k * visibility_k
   (renderer/brdf.py; its energy-conserving diffuse coupling reads the DFG
@@ -58,7 +64,7 @@ from renderer.envmap import (
     sample_specular,
 )
 from renderer.lights import LightTensors, light_incidence
-from renderer.specular_lobe import RENDER_SAMPLES, lobe_radiance, lobe_visibility
+from renderer.specular_lobe import RENDER_SAMPLES, lobe_bounce, lobe_radiance, lobe_visibility
 from renderer.visibility import SpecularVisibility
 
 BUFFERS = ("shaded", "diffuse", "specular", "albedo", "roughness", "metallic", "normal", "ao")
@@ -72,7 +78,12 @@ class SurfaceSample:
     baked specular visibility of these points (renderer/visibility.py) or
     None, when the specular light is dimmed by ao alone; specular_open (N,1)
     the lobe's open share already worked out from those maps (the fitter's
-    per-pixel table), which the single lookup then uses as is."""
+    per-pixel table; (N,3) with its lobe ratio folded in), which the single
+    lookup then uses as is; bounce_irradiance (N,3) the irradiance / pi the
+    object's own surfaces send (renderer/interreflection.py; the fitter's
+    per-pixel copy, else the visibility's, if it has any) and
+    bounce_radiance (N,3) their light averaged over the specular lobe,
+    which the single lookup with specular_open adds."""
 
     position: Tensor
     normal: Tensor
@@ -80,6 +91,8 @@ class SurfaceSample:
     ao: Tensor | None = None
     visibility: SpecularVisibility | None = None
     specular_open: Tensor | None = None
+    bounce_irradiance: Tensor | None = None
+    bounce_radiance: Tensor | None = None
 
 
 @dataclass
@@ -181,23 +194,36 @@ def shade_environment(
     reflected = dominant_direction(n, 2.0 * n_dot_v_raw * n - v, roughness)
 
     prefiltered = sample_specular(env.specular, rotate_to_environment(reflected, env.rotation_deg), roughness)
-    if env.lobe_samples > 0:
+    occlusion = None
+    if env.lobe_samples > 0:  # the sampled lobe (weighted by the visibility maps, if any)
         prefiltered = lobe_radiance(
             n, v, roughness, env.specular, env.rotation_deg, prefiltered, env.lobe_samples, surface.visibility
         )
-    irradiance = sample_equirect(env.irradiance, rotate_to_environment(n, env.rotation_deg))
+    elif surface.specular_open is not None:  # the fitter's tables
+        prefiltered = prefiltered * surface.specular_open
+        if surface.bounce_radiance is not None:
+            prefiltered = prefiltered + surface.bounce_radiance
+    elif surface.visibility is not None:
+        prefiltered = prefiltered * lobe_visibility(n, v, roughness, surface.visibility)
+        bounced = lobe_bounce(n, v, roughness, surface.visibility)
+        if bounced is not None:
+            prefiltered = prefiltered + bounced
+    if surface.visibility is None and (env.lobe_samples > 0 or surface.specular_open is None) and surface.ao is not None:
+        occlusion = specular_occlusion(n_dot_v, surface.ao, roughness)
     specular = prefiltered * env.scale * (f0 * scale_a + bias_b)
+    if occlusion is not None:
+        specular = specular * occlusion
+
+    irradiance = sample_equirect(env.irradiance, rotate_to_environment(n, env.rotation_deg))
+    if surface.ao is not None:
+        irradiance = irradiance * surface.ao
+    bounced = surface.bounce_irradiance
+    if bounced is None and surface.visibility is not None:
+        bounced = surface.visibility.irradiance()
+    if bounced is not None:  # the object's own light (renderer/interreflection.py)
+        irradiance = irradiance + bounced
     dielectric_albedo = DIELECTRIC_F0 * scale_a + bias_b
     diffuse = irradiance * env.scale * material.albedo * (1.0 - material.metallic) * (1.0 - dielectric_albedo)
-    if surface.ao is not None:
-        diffuse = diffuse * surface.ao
-    if surface.specular_open is not None and env.lobe_samples <= 0:
-        specular = specular * surface.specular_open
-    elif surface.visibility is not None:
-        if env.lobe_samples <= 0:
-            specular = specular * lobe_visibility(n, v, roughness, surface.visibility)
-    elif surface.ao is not None:
-        specular = specular * specular_occlusion(n_dot_v, surface.ao, roughness)
     return diffuse, specular
 
 

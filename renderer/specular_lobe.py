@@ -126,8 +126,13 @@ def lobe_radiance(
         dirs = rotate_to_environment(l_world.reshape(-1, 3), rotation_deg)
         lookups = sample_specular(specular, dirs, blur.reshape(-1, 1)).reshape(weight.shape[0], count, -1)
         total = weight.sum(1, keepdim=True)
-        reach = weight if visibility is None else weight * visibility.subset(sl)(l_world)
-        lobe = (reach[..., None] * lookups).sum(1) / total.clamp_min(1e-12)
+        lobe = (weight[..., None] * lookups)
+        if visibility is not None:
+            open_share, bounced = visibility.subset(sl).read(l_world)
+            lobe = lobe * open_share[..., None]
+            if bounced is not None:  # blocked directions bring the object's own light
+                lobe = lobe + weight[..., None] * bounced
+        lobe = lobe.sum(1) / total.clamp_min(1e-12)
         parts.append(torch.where(total > 1e-6, lobe, fallback[sl]))
     return parts[0] if len(parts) == 1 else torch.cat(parts)
 
@@ -141,6 +146,19 @@ def lobe_visibility(
     total = weight.sum(1, keepdim=True)
     open_share = (weight * visibility(dirs)).sum(1, keepdim=True) / total.clamp_min(1e-12)
     return torch.where(total > 1e-6, open_share, torch.ones_like(open_share))
+
+
+def lobe_bounce(
+    n: Tensor, v: Tensor, roughness: Tensor, visibility: SpecularVisibility, count: int = VISIBILITY_SAMPLES
+) -> Tensor | None:
+    """(N,3) the object's own light averaged over the specular lobe (what
+    `lobe_visibility` leaves out), or None when `visibility` has none."""
+    if visibility.bounce is None:
+        return None
+    dirs, weight, _ = lobe_samples(n, v, roughness, count)
+    total = weight.sum(1, keepdim=True)
+    bounced = (weight[..., None] * visibility.read(dirs)[1]).sum(1) / total.clamp_min(1e-12)
+    return torch.where(total > 1e-6, bounced, torch.zeros_like(bounced))
 
 
 def lobe_samples(n: Tensor, v: Tensor, roughness: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:

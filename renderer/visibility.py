@@ -22,9 +22,12 @@ does; the GL/torch parity test renders a torus with them.
 
 from __future__ import annotations
 
-import weakref
+import hashlib
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -33,7 +36,10 @@ from torch import Tensor
 from models.cores import usable_cores
 from models.mesh import Mesh
 from renderer.ao import _default_offset, _unit, inset_points
-from renderer.raycast import HAVE_EMBREE, cached_per_mesh, ray_caster
+from renderer.raycast import HAVE_EMBREE, ray_caster
+
+if TYPE_CHECKING:
+    from renderer.interreflection import BounceRays
 
 RESOLUTION = 16
 """Cells per side of a vertex's octahedral map (16: ~11 degrees per cell;
@@ -71,20 +77,106 @@ def bake_vertex_visibility(
 ) -> np.ndarray:
     """Visibility maps (V, R, R) float16 in [0, 1], row = v, column = u of
     `octahedral_encode`; one jittered ray per cell per point (module doc)."""
+    return bake_visibility_and_bounces(mesh, resolution, seed, inset, threads)[0]
+
+
+def bake_visibility_and_bounces(
+    mesh: Mesh, resolution: int = RESOLUTION, seed: int = 0, inset: float = 0.6, threads: int | None = None
+) -> tuple[np.ndarray, BounceRays]:
+    """`bake_vertex_visibility`'s maps and, from the same rays, the ones that
+    land on the mesh (renderer/interreflection.py lights them): one ray per
+    (vertex, cell) stands for all of its points' rays there, carrying their
+    summed shares (a third as many to light, and memory for one)."""
+    from renderer.interreflection import BounceRays
+
     if len(mesh.faces) == 0:
-        return np.zeros((len(mesh.vertices), resolution, resolution), np.float16)
+        return np.zeros((len(mesh.vertices), resolution, resolution), np.float16), BounceRays.empty()
     points, normals, owners, weight = inset_points(mesh, inset)
-    cells = _cells(resolution)
-    centres = octahedral_decode((cells + 0.5) / resolution)
-    maps = _point_maps(mesh, points, normals, cells, centres, resolution, seed, threads)  # (P, R*R)
-    # A point that sees nothing of its own hemisphere is buried: it says nothing.
-    above = (normals @ centres.T) > 0.0
-    seen = ((maps * above).sum(1) > 0.0) * weight
-    den = np.bincount(owners, weights=seen, minlength=len(mesh.vertices))
-    acc = np.zeros((len(mesh.vertices), len(cells)))
-    np.add.at(acc, owners, maps * seen[:, None])
-    mean = acc / np.maximum(den, 1e-30)[:, None]
-    return mean.reshape(len(mesh.vertices), resolution, resolution).astype(np.float16)
+    bake = _Bake(mesh, len(mesh.vertices), resolution)
+    _trace(mesh, points, normals, owners, weight, bake, seed, threads)
+    den = np.maximum(bake.den, 1e-30)
+    maps = (bake.escaped / den[:, None]).reshape(len(mesh.vertices), resolution, resolution).astype(np.float16)
+    landed = np.flatnonzero(bake.share > 0.0)
+    owner = landed // (resolution * resolution)
+    bounces = BounceRays(
+        cell=landed.astype(np.int32 if bake.share.size < 2**31 else np.int64),
+        weight=(bake.share[landed] / den[owner]).astype(np.float32),
+        irradiance_weight=(bake.irradiance_share[landed] / den[owner]).astype(np.float32),
+        triangle=bake.triangle[landed],
+        barycentric=bake.barycentric[landed],
+        direction=bake.direction[landed],
+    )
+    return maps, bounces
+
+
+class _Bake:
+    """Per vertex and cell, what the traced points add up (before dividing
+    by the vertex's total point weight `den`): the escaped share, the landed
+    share (plain and cosine x solid angle / pi weighted) and one landed ray."""
+
+    def __init__(self, mesh: Mesh, vertices: int, resolution: int):
+        from renderer.interreflection import cell_solid_angles
+
+        cells = vertices * resolution * resolution
+        self.resolution = resolution
+        self.solid_angle = cell_solid_angles(resolution)
+        self.den = np.zeros(vertices)
+        self.escaped = np.zeros((vertices, resolution * resolution))
+        self.share = np.zeros(cells)
+        self.irradiance_share = np.zeros(cells)
+        self.triangle = np.zeros(cells, np.int32)
+        self.barycentric = np.zeros((cells, 3), np.float32)
+        self.direction = np.zeros((cells, 3), np.float32)
+        self.lock = threading.Lock()
+
+
+def _trace(
+    mesh: Mesh,
+    points: np.ndarray,
+    normals: np.ndarray,
+    owners: np.ndarray,
+    weight: np.ndarray,
+    bake: _Bake,
+    seed: int,
+    threads: int | None,
+) -> None:
+    """Trace one jittered ray per cell from every point (those of cells well
+    below its horizon are not traced) and add them into `bake`."""
+    res = bake.resolution
+    cells = _cells(res)
+    centres = octahedral_decode((cells + 0.5) / res)
+    caster = ray_caster(mesh)
+    eps = _default_offset(caster)
+    per = max(1, _RAYS_PER_CALL // len(cells))
+
+    def chunk(start: int) -> None:
+        sl = slice(start, start + per)
+        p, nrm = points[sl], normals[sl]
+        jitter = np.random.default_rng([seed, start]).random((len(p), len(cells), 2))
+        traced = (nrm @ centres.T) >= BELOW_HORIZON  # (k, cells)
+        dirs = octahedral_decode((cells[None] + jitter) / res)[traced]
+        hits = caster.intersect(np.repeat(p + eps * nrm, traced.sum(1), axis=0), dirs, exact=False)
+        escaped = np.zeros(traced.shape)
+        escaped[traced] = ~hits.hit
+        # A point that sees nothing of its own hemisphere is buried: it says nothing.
+        seen = ((escaped * ((nrm @ centres.T) > 0.0)).sum(1) > 0.0) * weight[sl]
+        point, cell = np.nonzero(traced)
+        h = hits.hit & (seen[point] > 0.0)
+        point, cell, d = point[h], cell[h], dirs[h]
+        flat = owners[sl][point] * len(cells) + cell
+        cosine = np.clip(np.einsum("ij,ij->i", nrm[point], d), 0.0, None)
+        with bake.lock:
+            np.add.at(bake.den, owners[sl], seen)
+            np.add.at(bake.escaped, owners[sl], escaped * seen[:, None])
+            np.add.at(bake.share, flat, seen[point])
+            np.add.at(bake.irradiance_share, flat, seen[point] * cosine * bake.solid_angle[cell] / np.pi)
+            bake.triangle[flat] = hits.triangle[h]
+            bake.barycentric[flat] = hits.barycentric[h]
+            bake.direction[flat] = d
+
+    workers = threads or usable_cores()
+    with ThreadPoolExecutor(max(1, workers)) as pool:  # Embree releases the GIL
+        list(pool.map(chunk, range(0, len(points), per)))
 
 
 def _cells(resolution: int) -> np.ndarray:
@@ -92,48 +184,26 @@ def _cells(resolution: int) -> np.ndarray:
     return np.stack(np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="xy"), -1).reshape(-1, 2)
 
 
-def _point_maps(
-    mesh: Mesh,
-    points: np.ndarray,
-    normals: np.ndarray,
-    cells: np.ndarray,
-    centres: np.ndarray,
-    resolution: int,
-    seed: int,
-    threads: int | None,
-) -> np.ndarray:
-    """(P, R*R) float32: 1 where the jittered ray of that cell escapes."""
-    caster = ray_caster(mesh)
-    eps = _default_offset(caster)
-    jitter = np.random.default_rng(seed).random((len(points), len(cells), 2))
-    per = max(1, _RAYS_PER_CALL // len(cells))
-
-    def chunk(start: int) -> np.ndarray:
-        sl = slice(start, start + per)
-        p, nrm = points[sl], normals[sl]
-        traced = (nrm @ centres.T) >= BELOW_HORIZON  # (k, cells)
-        dirs = octahedral_decode((cells[None] + jitter[sl]) / resolution)[traced]
-        origins = np.repeat(p + eps * nrm, traced.sum(1), axis=0)
-        result = np.zeros(traced.shape, np.float32)
-        result[traced] = ~caster.occluded(origins, dirs)
-        return result
-
-    workers = threads or usable_cores()
-    with ThreadPoolExecutor(max(1, workers)) as pool:  # Embree releases the GIL
-        return np.concatenate(list(pool.map(chunk, range(0, len(points), per))))
-
-
 @dataclass(frozen=True)
 class SpecularVisibility:
     """What N shading points need to read the maps: the maps (V,R,R) as a
     float tensor, each point's triangle vertices (N,3) int64 and barycentric
     weights (N,3), and `frame` (3,3) taking shading-frame directions to the
-    mesh frame (d_mesh = d @ frame; None when they are the same)."""
+    mesh frame (d_mesh = d @ frame; None when they are the same).
+
+    With `bounce` (V,R,R,3) and `bounce_irradiance` (V,3) (renderer/
+    interreflection.py: the light the object's own surfaces send each
+    vertex, per direction and cosine-weighted over its hemisphere, in the
+    environment's units before its scale) the blocked directions bring that
+    light instead of none."""
 
     maps: Tensor
     vertices: Tensor
     weights: Tensor
     frame: Tensor | None = None
+    bounce: Tensor | None = None
+    bounce_irradiance: Tensor | None = None
+    lit: Tensor | None = None  # (V,R,R,4) maps and bounce together (with_bounce)
 
     @staticmethod
     def at(
@@ -143,29 +213,67 @@ class SpecularVisibility:
         barycentric weights (N,3)."""
         return SpecularVisibility(maps, faces[triangle.clamp_min(0)].long(), barycentric, frame)
 
+    def located(self, faces: Tensor, triangle: Tensor, barycentric: Tensor) -> SpecularVisibility:
+        """The same maps (and bounce light) at other points (as `at`)."""
+        return replace(self, vertices=faces[triangle.clamp_min(0)].long(), weights=barycentric)
+
     def subset(self, index: Tensor | slice) -> SpecularVisibility:
-        return SpecularVisibility(self.maps, self.vertices[index], self.weights[index], self.frame)
+        return replace(self, vertices=self.vertices[index], weights=self.weights[index])
+
+    def with_bounce(self, bounce: tuple[Tensor, Tensor] | None) -> SpecularVisibility:
+        """These points lit also by `bounce` = (radiance maps, irradiance)
+        of renderer.interreflection.bounce_light (None: not)."""
+        if bounce is None:
+            return replace(self, bounce=None, bounce_irradiance=None, lit=None)
+        radiance, irradiance = bounce
+        lit = torch.cat([self.maps.to(radiance.dtype)[..., None], radiance], -1)  # one read for both
+        return replace(self, bounce=radiance, bounce_irradiance=irradiance, lit=lit)
 
     def __call__(self, dirs: Tensor) -> Tensor:
         """Visibility (N,K) in directions (N,K,3) (shading frame)."""
+        return self._read(self.maps, dirs)[..., 0]
+
+    def read(self, dirs: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Visibility (N,K) in directions (N,K,3) (shading frame) and the
+        radiance (N,K,3) the object itself sends from them (None without
+        bounce light)."""
+        if self.lit is None:
+            return self(dirs), None
+        both = self._read(self.lit, dirs)
+        return both[..., 0], both[..., 1:]
+
+    def irradiance(self) -> Tensor | None:
+        """(N,3) irradiance / pi from the object's own surfaces, or None."""
+        if self.bounce_irradiance is None:
+            return None
+        corners = self.bounce_irradiance[self.vertices].to(self.weights.dtype)  # (N,3,3)
+        return (self.weights[..., None] * corners).sum(1)
+
+    def _read(self, maps: Tensor, dirs: Tensor) -> Tensor:
+        """Maps (V,R,R[,C]) read in directions (N,K,3): (N,K,C), bilinear in
+        each corner's map, blended by the barycentric weights."""
         if self.frame is not None:
             dirs = dirs @ self.frame.to(dirs.dtype)
-        res = self.maps.shape[-1]
+        res = maps.shape[1]
         uv = octahedral_encode(dirs) * res - 0.5  # (N,K,2) in cell units
         x0f, y0f = uv[..., 0].floor(), uv[..., 1].floor()
-        fx, fy = uv[..., 0] - x0f, uv[..., 1] - y0f
+        fx, fy = (uv[..., 0] - x0f)[..., None], (uv[..., 1] - y0f)[..., None]
         x0 = x0f.long().clamp(0, res - 1)
         y0 = y0f.long().clamp(0, res - 1)
         x1 = (x0f.long() + 1).clamp(0, res - 1)
         y1 = (y0f.long() + 1).clamp(0, res - 1)
-        flat = self.maps.reshape(-1)
-        out = torch.zeros_like(fx)
+        flat = maps.reshape(-1, 1 if maps.dim() == 3 else maps.shape[-1])
+        out = torch.zeros(fx.shape[:-1] + (flat.shape[1],), dtype=dirs.dtype, device=dirs.device)
+
+        def tap(index: Tensor) -> Tensor:  # index_select: ~2.5x faster than fancy indexing for C > 1
+            return flat.index_select(0, index.reshape(-1)).reshape(index.shape + (flat.shape[1],)).to(dirs.dtype)
+
         for j in range(3):
             base = (self.vertices[:, j] * (res * res))[:, None]  # (N,1): this corner's map
-            at = [flat[base + y * res + x].to(dirs.dtype) for y in (y0, y1) for x in (x0, x1)]
+            at = [tap(base + y * res + x) for y in (y0, y1) for x in (x0, x1)]
             top = at[0] * (1.0 - fx) + at[1] * fx
             bottom = at[2] * (1.0 - fx) + at[3] * fx
-            out = out + self.weights[:, j : j + 1].to(dirs.dtype) * (top * (1.0 - fy) + bottom * fy)
+            out = out + self.weights[:, j : j + 1, None].to(dirs.dtype) * (top * (1.0 - fy) + bottom * fy)
         return out
 
 
@@ -175,16 +283,41 @@ single-lookup split sum averages visibility over: visibility is smooth (a
 bilinear 16x16 map), so 8 do not alias as 8 environment lookups did."""
 
 
-_CACHE: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+CACHED_BAKES = 2
+"""Bakes kept, newest first, keyed by the mesh's geometry (not the object):
+a scene opened again, or rendered by the next command, finds its bake."""
+_CACHE: OrderedDict[bytes, tuple[np.ndarray, BounceRays]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
 
 
 def vertex_visibility(mesh: Mesh) -> np.ndarray | None:
-    """`bake_vertex_visibility(mesh)`, baked on first use and kept while the
-    mesh lives; None without Embree (trimesh's engine would take minutes), so
-    shading falls back to the AO-based specular occlusion."""
+    """`bake_vertex_visibility(mesh)`, baked on first use and kept for the
+    next CACHED_BAKES meshes; None without Embree (trimesh's engine would take
+    minutes), so shading falls back to the AO-based specular occlusion."""
+    baked = _baked(mesh)
+    return None if baked is None else baked[0]
+
+
+def vertex_bounce_rays(mesh: Mesh) -> BounceRays | None:
+    """The bake's rays that land on the mesh (see `vertex_visibility`)."""
+    baked = _baked(mesh)
+    return None if baked is None else baked[1]
+
+
+def _baked(mesh: Mesh) -> tuple[np.ndarray, BounceRays] | None:
     if not HAVE_EMBREE or len(mesh.faces) == 0:
         return None
-    return cached_per_mesh(_CACHE, mesh, bake_vertex_visibility)
+    digest = hashlib.blake2b(digest_size=16)
+    for array in (mesh.vertices, mesh.faces, mesh.normals):  # what the bake reads
+        digest.update(np.ascontiguousarray(array).tobytes())
+    key = digest.digest()
+    with _CACHE_LOCK:  # one bake at a time: a second caller of the same mesh waits for the first's
+        if key not in _CACHE:
+            _CACHE[key] = bake_visibility_and_bounces(mesh)
+            while len(_CACHE) > CACHED_BAKES:
+                _CACHE.popitem(last=False)
+        _CACHE.move_to_end(key)
+        return _CACHE[key]
 
 
 def visibility_tensors(mesh: Mesh, device: torch.device | str) -> tuple[Tensor, Tensor] | None:

@@ -38,6 +38,7 @@ UNIT_UPSCALE_SOURCE = 9
 UNIT_VISIBILITY = 10
 UNIT_FACES = 11
 UNIT_VERTEX_POSITIONS = 12
+UNIT_BOUNCE_IRRADIANCE = 13
 
 
 def _glsl_mat3(rows: tuple[tuple[float, float, float], ...]) -> str:
@@ -144,6 +145,8 @@ class MeshVariant:
     visibility: the mesh's specular visibility maps (common/visibility.glsl)
     weight the lobe samples, or with lobe_samples 0 give the single lookup's
     open share (renderer.specular_lobe.lobe_visibility).
+    bounce: with visibility, the directions the maps block bring the
+    object's own light (renderer/interreflection.py).
     """
 
     channel: str = "shaded"
@@ -152,6 +155,7 @@ class MeshVariant:
     linear_output: bool = False
     lobe_samples: int = specular_lobe.RENDER_SAMPLES
     visibility: bool = False
+    bounce: bool = False
 
     def defines(self) -> dict[str, object]:
         defines: dict[str, object] = {
@@ -161,6 +165,7 @@ class MeshVariant:
             "LINEAR_OUTPUT": int(bool(self.linear_output)),
             "LOBE_SAMPLES": int(self.lobe_samples),
             "VISIBILITY": int(self.visibility),
+            "BOUNCE": int(self.visibility and self.bounce),
         }
         if self.lobe_samples > 0:
             defines["LOBE_DISK_POINTS"] = _glsl_disk(int(self.lobe_samples))
@@ -228,6 +233,7 @@ def bind_mesh(prog: moderngl.Program, u: MeshUniforms) -> None:
     _set(prog, "u_visibility", UNIT_VISIBILITY)
     _set(prog, "u_faces", UNIT_FACES)
     _set(prog, "u_vertex_positions", UNIT_VERTEX_POSITIONS)
+    _set(prog, "u_bounce_irradiance", UNIT_BOUNCE_IRRADIANCE)
     _set(prog, "u_visibility_tiles", int(u.visibility.tiles))
     _set(prog, "u_visibility_resolution", int(u.visibility.resolution))
     _set(prog, "u_index_width", int(u.visibility.index_width))

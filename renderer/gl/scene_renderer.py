@@ -32,6 +32,7 @@ from models.scene import DisplaySettings, Scene
 from renderer.gl.programs import (
     CHANNELS,
     UNIT_ALBEDO,
+    UNIT_BOUNCE_IRRADIANCE,
     UNIT_DFG,
     UNIT_DIELECTRIC_AVG,
     UNIT_ENV_IRRADIANCE,
@@ -182,6 +183,8 @@ class SceneRenderer:
         self._reduced: tuple[tuple[tuple[int, int], bool], moderngl.Framebuffer] | None = None
         self._mesh: _MeshBuffers | None = None
         self._visibility: tuple[np.ndarray, VisibilityTextures] | None = None
+        self._bounce: tuple[np.ndarray, np.ndarray] | None = None
+        self._bounce_of: tuple[object, object, object] | None = None  # set_scene's mesh, material, environment
         self._proxy: _MeshBuffers | None = None
         self._material: MaterialTextures | None = None
         self._environment: Environment | None = None
@@ -196,14 +199,19 @@ class SceneRenderer:
 
     def set_scene(self, scene: Scene) -> None:
         """Mesh, material, environment, lights and display of `scene`; a
-        mesh with baked AO gets its specular visibility maps too (baked here
-        on first use: callers on a GUI thread use set_mesh and
-        set_visibility instead)."""
+        mesh with baked AO gets its specular visibility maps and the light
+        it sends itself too (worked out here: callers on a GUI thread use
+        set_mesh, set_visibility and set_bounce instead)."""
         self.set_mesh(scene.mesh)
         if self.specular_visibility and scene.mesh is not None and scene.mesh.ao is not None:
+            from models.render_scene import scene_bounce
             from renderer.visibility import vertex_visibility
 
             self.set_visibility(vertex_visibility(scene.mesh))
+            key = (scene.mesh, scene.material, scene.lighting.environment)
+            if self._bounce_of is None or any(a is not b for a, b in zip(key, self._bounce_of)):
+                self.set_bounce(scene_bounce(scene))
+                self._bounce_of = key
         else:
             self.set_visibility(None)
         self.set_material(scene.material)
@@ -239,6 +247,7 @@ class SceneRenderer:
         if self._visibility is not None:
             self._visibility[1].release()
             self._visibility = None
+        self._bounce = self._bounce_of = None
         if maps is None or self._mesh is None:
             return
         mesh = self._mesh.mesh
@@ -249,6 +258,21 @@ class SceneRenderer:
             log.warning("visibility maps of %d vertices exceed this GL's texture size: AO's guess instead", len(maps))
             return
         self._visibility = (maps, VisibilityTextures.create(self.ctx, mesh.vertices, mesh.faces, maps))
+
+    def set_bounce(self, bounce: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """The light the current mesh sends itself under the current
+        material and environment (models.render_scene.scene_bounce:
+        radiance maps (V,R,R,3), irradiance (V,3)), which frames reading
+        the visibility maps add; None: none. The same tuple is a no-op;
+        without visibility maps, or for another vertex count, ignored."""
+        if self._visibility is None or self._bounce is bounce:
+            return
+        self._bounce = bounce
+        maps, textures = self._visibility
+        if bounce is not None and bounce[0].shape[:3] != maps.shape:
+            log.warning("bounce light for %d vertices ignored: the maps have %d", bounce[0].shape[0], maps.shape[0])
+            bounce = None
+        textures.set_bounce(self.ctx, bounce)
 
     def _upload_mesh(self, mesh: Mesh) -> _MeshBuffers:
         ctx, progs = self.ctx, self.programs
@@ -420,12 +444,12 @@ class SceneRenderer:
             visibility = self._visibility[1] if self._visibility is not None and f.mesh is self._mesh else None
             variant = MeshVariant(
                 f.channel, f.shadow_taps, self.display.view_transform, f.linear_output, f.lobe_samples,
-                visibility is not None and f.channel == "shaded",
+                visibility is not None and f.channel == "shaded", visibility is not None and visibility.bounce,
             )
             prog = self.programs.mesh(variant)
             vis_u = VisibilityUniforms()
             if visibility is not None:
-                visibility.use(UNIT_VISIBILITY, UNIT_FACES, UNIT_VERTEX_POSITIONS)
+                visibility.use(UNIT_VISIBILITY, UNIT_FACES, UNIT_VERTEX_POSITIONS, UNIT_BOUNCE_IRRADIANCE)
                 vis_u = VisibilityUniforms(visibility.tiles, visibility.resolution, INDEX_WIDTH)
             bind_mesh(prog, MeshUniforms(view_proj, f.camera.position, self.display.exposure_ev, env_u, f.lights, vis_u))
             f.mesh.shaded_vao(ctx, prog).render(moderngl.TRIANGLES)

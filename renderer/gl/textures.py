@@ -219,26 +219,43 @@ class VisibilityTextures:
     faces: moderngl.Texture
     positions: moderngl.Texture
     tiles: int
-    resolution: int
+    maps: np.ndarray
+    bounce_irradiance: moderngl.Texture | None = None
 
     @staticmethod
     def create(ctx: moderngl.Context, vertices: np.ndarray, faces: np.ndarray, maps: np.ndarray) -> "VisibilityTextures":
-        count, res = maps.shape[0], maps.shape[-1]
-        tiles = max(1, math.ceil(math.sqrt(count)))
-        rows = math.ceil(count / tiles)
-        padded = np.zeros((rows * tiles, res, res), np.float16)
-        padded[:count] = maps
-        atlas_texels = padded.reshape(rows, tiles, res, res).transpose(0, 2, 1, 3).reshape(rows * res, tiles * res)
-        atlas = ctx.texture((tiles * res, rows * res), 1, np.ascontiguousarray(atlas_texels).tobytes(), dtype="f2", alignment=2)
-        atlas.filter = (moderngl.LINEAR, moderngl.LINEAR)
-        atlas.repeat_x = atlas.repeat_y = False
+        tiles = max(1, math.ceil(math.sqrt(maps.shape[0])))
         return VisibilityTextures(
-            atlas,
+            _atlas(ctx, maps, tiles),
             _index_texture(ctx, np.asarray(faces, np.int32), "i4"),
             _index_texture(ctx, np.asarray(vertices, np.float32), "f4"),
             tiles,
-            res,
+            maps,
         )
+
+    @property
+    def resolution(self) -> int:
+        return int(self.maps.shape[-1])
+
+    @property
+    def bounce(self) -> bool:
+        """Whether the atlas holds bounce light (RGBA) beside the maps."""
+        return self.bounce_irradiance is not None
+
+    def set_bounce(self, ctx: moderngl.Context, bounce: tuple[np.ndarray, np.ndarray] | None) -> None:
+        """The object's own light (renderer/interreflection.py): radiance
+        maps (V,R,R,3) go into the atlas's GBA beside the maps (RGBA16F:
+        one read for both, as torch's), irradiance (V,3) into an RGB32F index
+        texture like `positions`; None: back to the maps alone (R16F)."""
+        self.atlas.release()
+        if self.bounce_irradiance is not None:
+            self.bounce_irradiance.release()
+            self.bounce_irradiance = None
+        if bounce is None:
+            self.atlas = _atlas(ctx, self.maps, self.tiles)
+            return
+        self.atlas = _atlas(ctx, np.concatenate([self.maps[..., None].astype(np.float32), bounce[0]], -1), self.tiles)
+        self.bounce_irradiance = _index_texture(ctx, np.asarray(bounce[1], np.float32), "f4")
 
     @staticmethod
     def fits(ctx: moderngl.Context, vertex_count: int, face_count: int, resolution: int) -> bool:
@@ -247,14 +264,32 @@ class VisibilityTextures:
         side = max(1, math.ceil(math.sqrt(vertex_count))) * resolution
         return side <= limit and math.ceil(max(vertex_count, face_count) / INDEX_WIDTH) <= limit
 
-    def use(self, atlas_unit: int, faces_unit: int, positions_unit: int) -> None:
+    def use(self, atlas_unit: int, faces_unit: int, positions_unit: int, bounce_irradiance_unit: int | None = None) -> None:
         self.atlas.use(atlas_unit)
         self.faces.use(faces_unit)
         self.positions.use(positions_unit)
+        if self.bounce_irradiance is not None and bounce_irradiance_unit is not None:
+            self.bounce_irradiance.use(bounce_irradiance_unit)
 
     def release(self) -> None:
-        for tex in (self.atlas, self.faces, self.positions):
-            tex.release()
+        for tex in (self.atlas, self.faces, self.positions, self.bounce_irradiance):
+            if tex is not None:
+                tex.release()
+
+
+def _atlas(ctx: moderngl.Context, maps: np.ndarray, tiles: int) -> moderngl.Texture:
+    """Per-vertex maps (V,R,R[,C]) as one float16 atlas (LINEAR): vertex i's
+    map is the tile (i % tiles, i // tiles), map row y at texel row tile_y R + y."""
+    count, res = maps.shape[0], maps.shape[1]
+    channels = 1 if maps.ndim == 3 else maps.shape[-1]
+    rows = math.ceil(count / tiles)
+    padded = np.zeros((rows * tiles, res, res, channels), np.float16)
+    padded[:count] = np.asarray(maps, np.float16).reshape(count, res, res, channels)
+    texels = padded.reshape(rows, tiles, res, res, channels).transpose(0, 2, 1, 3, 4).reshape(rows * res, tiles * res, channels)
+    atlas = ctx.texture((tiles * res, rows * res), channels, np.ascontiguousarray(texels).tobytes(), dtype="f2", alignment=2)
+    atlas.filter = (moderngl.LINEAR, moderngl.LINEAR)
+    atlas.repeat_x = atlas.repeat_y = False
+    return atlas
 
 
 def _index_texture(ctx: moderngl.Context, rows: np.ndarray, dtype: str) -> moderngl.Texture:

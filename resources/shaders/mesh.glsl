@@ -5,7 +5,8 @@
 // (which buffer), SHADOW_TAPS (PCF taps per side, 0: no shadow maps), VIEW_TRANSFORM,
 // LINEAR_OUTPUT, LOBE_SAMPLES, VISIBILITY (the mesh's specular visibility
 // maps weight the lobe samples, or with the single lookup dim it by the
-// lobe's open share over VISIBILITY_SAMPLES directions, as torch does).
+// lobe's open share over VISIBILITY_SAMPLES directions, as torch does),
+// BOUNCE (with VISIBILITY: the object's own light, renderer/interreflection.py).
 // Software GL runs every branch of an if for every pixel, so choices that
 // are the same for a whole frame are made here, not at run time.
 
@@ -27,6 +28,9 @@
 #endif
 #ifndef VISIBILITY
 #define VISIBILITY 0
+#endif
+#ifndef BOUNCE
+#define BOUNCE 0
 #endif
 
 #if defined VERTEX_SHADER
@@ -99,7 +103,8 @@ vec3 dominant_direction(vec3 n, vec3 reflected, float alpha) {
 
 // renderer.shade.shade_environment: split-sum energy with the lobe's radiance
 // sampled (common/specular_lobe.glsl) + irradiance diffuse. With visibility
-// maps the lobe's samples are weighted by them instead of AO's guess.
+// maps the lobe's samples are weighted by them instead of AO's guess, and
+// with BOUNCE the directions they block bring the object's own light.
 vec3 shade_environment(BrdfInputs s, float ao, VisibilityCorners corners) {
     float n_dot_v_raw = dot(s.n, s.v);
     vec3 reflected = dominant_direction(s.n, 2.0 * n_dot_v_raw * s.n - s.v, s.alpha);
@@ -107,17 +112,17 @@ vec3 shade_environment(BrdfInputs s, float ao, VisibilityCorners corners) {
 #if LOBE_SAMPLES > 0
     prefiltered = specular_lobe_radiance(u_env_specular, u_env_rotation, u_env_levels,
                                          s.n, s.v, s.roughness, prefiltered, corners);
+#elif VISIBILITY
+    vec4 lobe = specular_lobe_visibility(s.n, s.v, s.roughness, corners);  // open share, bounce light
+    prefiltered = prefiltered * lobe.x + lobe.yzw;
 #endif
-    vec3 irradiance = sample_equirect(u_env_irradiance, u_env_rotation * s.n);
+    vec3 irradiance = sample_equirect(u_env_irradiance, u_env_rotation * s.n) * ao + bounce_irradiance_at(corners);
     vec3 specular = prefiltered * u_env_scale * (s.f0 * s.dfg_v.x + s.dfg_v.y);
     vec3 diffuse = irradiance * u_env_scale * s.albedo * (1.0 - s.metallic) * (1.0 - s.albedo_v);
-#if VISIBILITY && LOBE_SAMPLES > 0
-    return diffuse * ao + specular;  // the samples read the maps
-#elif VISIBILITY
-    return diffuse * ao + specular * specular_lobe_open(s.n, s.v, s.roughness, corners);
-#else
-    return diffuse * ao + specular * specular_occlusion(s.n_dot_v, ao, s.alpha);
+#if !VISIBILITY
+    specular *= specular_occlusion(s.n_dot_v, ao, s.alpha);
 #endif
+    return diffuse + specular;
 }
 
 void main() {

@@ -221,10 +221,10 @@ def test_a_new_environment_is_prefiltered_off_the_gui_thread(viewport: Viewport,
     viewport.environmentProgress.connect(messages.append)
     started = time.monotonic()
     viewport.set_environment(bright)
-    viewport.repaint()  # paints at once with the previous light: no prefiltering on this thread
+    old_light = to_array(viewport.grabFramebuffer())  # paints at once with the previous light: no prefiltering here
     assert time.monotonic() - started < 0.5
     assert viewport.prefilter.pending(bright.radiance) and messages == ["Preparing lighting: warm…"]
-    assert np.abs(to_array(viewport.grabFramebuffer()).astype(int) - dim_coarse).max() <= 1  # still the old light
+    assert np.abs(old_light.astype(int) - dim_coarse).max() <= 1  # still the old light
     with qtbot.waitSignal(viewport.prefilter.ready, timeout=10000):
         pass
     assert messages[-1] == ""
@@ -354,7 +354,8 @@ def test_specular_visibility_is_baked_off_the_gui_thread_and_then_shown(
 ) -> None:
     """A mesh with baked AO gets its visibility maps from a worker: the GUI
     paints at once with AO's guess, and once the maps arrive the torus's
-    glossy inner ring, which mirrors the torus itself, darkens
+    glossy inner ring, which mirrors the torus itself, darkens; once the
+    light the torus sends itself arrives too, it shows the torus there
     (test-artifacts/viewport_torus_visibility.png)."""
     import time
 
@@ -364,8 +365,9 @@ def test_specular_visibility_is_baked_off_the_gui_thread_and_then_shown(
 
     if not HAVE_EMBREE:
         pytest.skip("no Embree: specular visibility maps are not baked")
-    real = baker_module.bake
+    real, real_light = baker_module.bake, baker_module.light
     monkeypatch.setattr(baker_module, "bake", lambda mesh: (time.sleep(1.0), real(mesh))[1])
+    monkeypatch.setattr(baker_module, "light", lambda key: (time.sleep(1.0), real_light(key))[1])
     mesh = torus()
     viewport.set_material(MaterialMaps.constant(8, albedo=(0.9, 0.9, 0.9), roughness=0.15, metallic=1.0))
     viewport.set_environment(procedural_sky())
@@ -378,10 +380,18 @@ def test_specular_visibility_is_baked_off_the_gui_thread_and_then_shown(
     guess = to_array(viewport.grabFramebuffer())  # a still frame, AO's guess
     with qtbot.waitSignal(viewport.visibility_baker.ready, timeout=20000):
         pass
-    maps = to_array(viewport.grab_image())
-    viewport.grab_image().save(str(artifacts / "viewport_torus_visibility.png"))
+    viewport.repaint()
+    maps = to_array(viewport.grabFramebuffer())  # the maps, before the bounce light arrives
     assert changed_fraction(guess, maps) > 0.02
     change = maps.astype(int).sum(-1) - guess.astype(int).sum(-1)
     # Much darker where the ring mirrors itself; where AO's guess dimmed open
     # sky (the torus's AO is painted on, darker on top), a little brighter.
     assert (change < -120).mean() > 0.003 and not (change > 120).any()
+    # Then the light the torus sends itself (one bounce): the mirrored ring
+    # shows the metal torus again, not black.
+    with qtbot.waitSignal(viewport.visibility_baker.bounce_ready, timeout=20000):
+        pass
+    lit = to_array(viewport.grab_image())
+    viewport.grab_image().save(str(artifacts / "viewport_torus_visibility.png"))
+    back = lit.astype(int).sum(-1) - maps.astype(int).sum(-1)
+    assert (back > 60).mean() > 0.003 and (back < -60).mean() < 0.0005

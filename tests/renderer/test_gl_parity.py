@@ -9,7 +9,8 @@ also compared as displayed (GL's exposure -> AgX against
 renderer.tonemap.display of the torch radiance), peak 1: what a user sees.
 
 The torus has baked AO, so both paths read its specular visibility maps
-(renderer/visibility.py; its inner ring mirrors itself); one case renders it
+(renderer/visibility.py; its inner ring mirrors itself) and the light it
+sends itself (renderer/interreflection.py, one bounce); one case renders it
 without them (AO's guess), as where Embree is missing. Interactive frames
 (the viewport's while the user drags: one environment lookup, the maps'
 open share over 8 lobe directions) are held to torch with lobe_samples 0.
@@ -25,6 +26,7 @@ import pytest
 import torch
 
 from models.lighting import Environment, Lighting, PunctualLight
+from models.render_scene import scene_bounce
 from models.scene import DisplaySettings, Scene
 from renderer.gl.context import release_standalone_context
 from renderer.gl.scene_renderer import INTERACTIVE_LOBE_SAMPLES
@@ -95,36 +97,52 @@ def geometry():
     return mesh, maps, camera, pixels.numpy(), surface, material
 
 
-def environments(shared: Path | None) -> list[tuple[str, Environment, tuple[PunctualLight, ...], bool, bool]]:
+def environments(shared: Path | None) -> list[tuple[str, Environment, tuple[PunctualLight, ...], bool, bool, float]]:
     """(name, environment, lights, whether specular visibility maps are read,
-    whether the frame is interactive)."""
+    whether the frame is interactive, a gain on the bounce light: the
+    torus's own is subtle (41.6 dB from none), so two cases make it 20x
+    to hold the GLSL's reading of it to torch's)."""
     sky = procedural_sky()
     cases = [
-        ("procedural", sky, (), True, False),
-        ("procedural+lights", replace(sky, rotation_deg=-70.0), LIGHTS, True, False),
-        ("procedural, AO's guess", sky, (), False, False),
-        ("procedural, interactive", sky, (), True, True),
-        ("procedural, interactive, AO's guess", sky, (), False, True),
+        ("procedural", sky, (), True, False, 1.0),
+        ("procedural+lights", replace(sky, rotation_deg=-70.0), LIGHTS, True, False, 1.0),
+        ("procedural, AO's guess", sky, (), False, False, 1.0),
+        ("procedural, interactive", sky, (), True, True, 1.0),
+        ("procedural, interactive, AO's guess", sky, (), False, True, 1.0),
+        ("procedural, bounce x20", sky, (), True, False, 20.0),
+        ("procedural, interactive, bounce x20", sky, (), True, True, 20.0),
     ]
     if shared is not None:
         from models.imageio import load_image
 
         for name in ("studio_small_03_1k", "forest_slope_1k"):
             radiance = downsample_equirect(load_image(shared / "hdri" / f"{name}.hdr"))
-            cases.append((name, Environment(radiance, rotation_deg=40.0, exposure_ev=-1.0, name=name), (), True, False))
+            cases.append((name, Environment(radiance, rotation_deg=40.0, exposure_ev=-1.0, name=name), (), True, False, 1.0))
     return cases
 
 
-def _compare(offscreen, geometry, env: Environment, lights, maps_read: bool, interactive: bool) -> dict[str, float]:
+def _compare(
+    offscreen, geometry, env: Environment, lights, maps_read: bool, interactive: bool, bounce_gain: float
+) -> dict[str, float]:
     mesh, maps, camera, pixels, surface, material = geometry
     offscreen.renderer.specular_visibility = maps_read
-    surface = surface if maps_read else replace(surface, visibility=None)
+    shown = DisplaySettings(exposure_ev=0.5, view_transform="agx", background="transparent")
+    scene = Scene(mesh, maps, Lighting(env, lights), shown)
+    if maps_read:  # the torus's inner ring also gets its own light (one bounce)
+        offscreen.renderer.set_scene(scene)
+        bounce = tuple(b * bounce_gain for b in scene_bounce(scene))
+        offscreen.renderer.set_bounce(bounce)  # set_scene keeps it while mesh, material and environment stay
+        surface = replace(surface, visibility=surface.visibility.with_bounce(tuple(torch.as_tensor(b) for b in bounce)))
+    else:
+        surface = replace(surface, visibility=None)
     tables = EnvironmentTextures.from_environment(env)
     if interactive:
         tables = replace(tables, lobe_samples=INTERACTIVE_LOBE_SAMPLES)
     reference = shade(surface, material, tables, lights)
-    shown = DisplaySettings(exposure_ev=0.5, view_transform="agx", background="transparent")
-    scene = Scene(mesh, maps, Lighting(env, lights), shown)
+    if bounce_gain > 1.0:  # the bounce is then well above the tolerance: a GL that drops it fails
+        unlit = shade(replace(surface, visibility=surface.visibility.with_bounce(None)), material, tables)["shaded"]
+        ref = reference["shaded"].numpy().astype(np.float64)
+        assert psnr(unlit.numpy(), ref, float(np.abs(ref).max())) < MIN_PSNR_DB - 10.0
     scores: dict[str, float] = {}
     for channel in CHANNELS:
         image = offscreen.render(scene, camera, channel, linear=True, interactive=interactive).reshape(-1, 4)[pixels]
@@ -149,8 +167,8 @@ def test_gl_matches_torch_on_every_channel(offscreen, geometry, request: pytest.
         shared = None
     failures = []
     report = []
-    for name, env, lights, maps_read, interactive in environments(shared):
-        scores = _compare(offscreen, geometry, env, lights, maps_read, interactive)
+    for name, env, lights, maps_read, interactive, bounce_gain in environments(shared):
+        scores = _compare(offscreen, geometry, env, lights, maps_read, interactive, bounce_gain)
         report.append(f"{name}: " + ", ".join(f"{k} {v:.1f}" for k, v in scores.items()))
         failures += [f"{name}/{k}: {v:.1f} dB" for k, v in scores.items() if v < MIN_PSNR_DB]
     print("\nPSNR (dB)\n" + "\n".join(report))

@@ -94,3 +94,81 @@ def test_a_glossy_metal_floor_mirrors_the_wall_not_the_sky(floor_and_wall: Mesh)
         assert measured[0] < 0.1 * open_sky[0], (samples, measured, open_sky)
         assert guessed[0] > 0.5 * open_sky[0]
         assert measured[1] == pytest.approx(float(open_sky[1]), rel=0.05)
+
+
+@pytest.fixture(scope="module")
+def lit_floor_and_wall(floor_and_wall: Mesh):
+    """The floor and wall with AO, uv u = 0.25 on the floor (mirror-like
+    metal) and u = 0.75 on the wall (white, diffuse), under a uniform sky of
+    radiance 1, and the wall's light bounced onto every vertex."""
+    from renderer.ao import with_baked_ao
+    from renderer.interreflection import bounce_light
+    from renderer.visibility import bake_visibility_and_bounces
+
+    on_wall = floor_and_wall.vertices[:, 0] < -0.999
+    uv = np.stack([np.where(on_wall, 0.75, 0.25), np.full(len(on_wall), 0.5)], 1).astype(np.float32)
+    mesh = with_baked_ao(Mesh(floor_and_wall.vertices, floor_and_wall.faces, floor_and_wall.normals, uv), samples=256)
+    maps, rays = bake_visibility_and_bounces(mesh)
+    env = EnvironmentTextures.from_environment(Environment(np.ones((16, 32, 3), np.float32)), "cpu", levels=6, width=32)
+
+    def material_at(uv: torch.Tensor) -> MaterialSample:
+        wall = (uv[:, :1] > 0.5).float()
+        return MaterialSample(torch.ones(len(uv), 3), 0.1 + 0.9 * wall, 1.0 - wall)
+
+    maps = torch.as_tensor(maps)
+    return mesh, maps, bounce_light(rays, mesh, maps, material_at, env), material_at, env
+
+
+def _wall_radiance(mesh: Mesh, material_at, env, origin: np.ndarray, direction: np.ndarray) -> float:
+    """What the wall sends back along -direction where the ray from origin meets it (direct light only)."""
+    from renderer.shade import shade_environment
+
+    hits = cast_rays(mesh, origin[None], direction[None])
+    assert hits.hit[0]
+    corners = mesh.faces[hits.triangle[0]]
+    ao = float(hits.barycentric[0] @ mesh.ao[corners])
+    env.lobe_samples = 0
+    surface = SurfaceSample(torch.zeros(1, 3), torch.tensor([[1.0, 0.0, 0.0]]), torch.as_tensor(-direction[None], dtype=torch.float32),
+                            torch.tensor([[ao]]))
+    diffuse, specular = shade_environment(surface, material_at(torch.tensor([[0.75, 0.5]])), env)
+    return float((diffuse + specular)[0, 0])
+
+
+def test_the_mirror_floor_shows_the_wall_s_own_light_with_one_bounce(lit_floor_and_wall) -> None:
+    """Where the glossy floor mirrors the wall, the lobe brings the light the
+    wall sends that way (within the maps' 11-degree cells): the wall, not
+    black, as a path tracer's first bounce shows it."""
+    from renderer.specular_lobe import lobe_bounce
+
+    mesh, maps, bounce, material_at, env = lit_floor_and_wall
+    tri, bary = _point_on_floor(mesh, -0.75, 0.05)
+    vis = SpecularVisibility.at(maps, torch.as_tensor(mesh.faces.astype(np.int64)), tri, bary).with_bounce(bounce)
+    view = _unit(1, 0.5, 0)[None]
+    reflected = np.array([-1.0, 0.5, 0.0]) / math.sqrt(1.25)
+    expected = _wall_radiance(mesh, material_at, env, np.array([-0.75, 1e-4, 0.05]), reflected)
+    got = float(lobe_bounce(torch.tensor([[0.0, 1.0, 0.0]]), view, torch.tensor([[0.1]]), vis, 32)[0, 0])
+    assert 0.3 < expected < 1.0  # a white wall, partly shadowed by the floor
+    assert got == pytest.approx(expected, rel=0.15)
+    away = float(lobe_bounce(torch.tensor([[0.0, 1.0, 0.0]]), _unit(-1, 0.5, 0)[None], torch.tensor([[0.1]]), vis, 32)[0, 0])
+    assert away < 0.02 * got  # mirroring the sky: nothing of the object's own light
+
+
+def test_the_floor_beside_the_wall_gets_the_wall_s_light_as_irradiance(lit_floor_and_wall) -> None:
+    """At the wall's foot about half the floor's hemisphere is wall (AO
+    ~0.5): the bounce irradiance there is about that share of the wall's
+    radiance; far from the wall it is small; and it brightens diffuse shading."""
+    mesh, maps, bounce, material_at, env = lit_floor_and_wall
+    faces = torch.as_tensor(mesh.faces.astype(np.int64))
+    near = SpecularVisibility.at(maps, faces, *_point_on_floor(mesh, -0.95, 0.0)).with_bounce(bounce)
+    far = SpecularVisibility.at(maps, faces, *_point_on_floor(mesh, 0.95, 0.0)).with_bounce(bounce)
+    wall = _wall_radiance(mesh, material_at, env, np.array([-0.5, 0.5, 0.0]), np.array([-1.0, 0.0, 0.0]))
+    e_near, e_far = float(near.irradiance()[0, 0]), float(far.irradiance()[0, 0])
+    assert 0.3 * wall < e_near < 0.7 * wall, (e_near, wall)
+    assert e_far < 0.5 * e_near
+    diffuse = MaterialSample(torch.ones(1, 3), torch.ones(1, 1), torch.zeros(1, 1))
+    up, view = torch.tensor([[0.0, 1.0, 0.0]]), _unit(1, 1, 0)[None]
+    ao = torch.tensor([[0.55]])
+    env.lobe_samples = 0
+    lit = shade(SurfaceSample(torch.zeros(1, 3), up, view, ao, near), diffuse, env)["diffuse"][0, 0]
+    unlit = shade(SurfaceSample(torch.zeros(1, 3), up, view, ao, near.with_bounce(None)), diffuse, env)["diffuse"][0, 0]
+    assert float(lit) > 1.3 * float(unlit)

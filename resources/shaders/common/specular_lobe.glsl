@@ -1,5 +1,5 @@
 // The specular lobe, sampled: the GLSL mirror of renderer/specular_lobe.py's
-// lobe_samples, lobe_radiance and lobe_visibility with the fixed sample sets
+// lobe_samples, lobe_radiance, lobe_visibility and lobe_bounce with the fixed sample sets
 // (see there for why and how).
 // LOBE_SAMPLE_BLUR is a define made from that module's SAMPLE_BLUR;
 // LOBE_SAMPLES and LOBE_DISK_POINTS (the sample set's constant disk points,
@@ -91,7 +91,8 @@ vec3 specular_lobe_radiance(sampler3D stack, mat3 env_rotation, float levels,
         float weight, stretch2;
         if (!lobe_sample(f, LOBE_DISK[k], d, weight, stretch2)) continue;
         float blur = min(sqrt(clamp(blur_scale / max(stretch2, 1e-20), 0.0, 1.0)), max_blur);
-        sum += weight * visibility_at(corners, d) * sample_specular(stack, env_rotation * d, blur, levels);
+        vec4 lit = visibility_light_at(corners, d);  // open share, the object's own light
+        sum += weight * (lit.x * sample_specular(stack, env_rotation * d, blur, levels) + lit.yzw);
         total += weight;
     }
     return total > 1e-6 ? sum / max(total, 1e-12) : fallback;
@@ -100,22 +101,23 @@ vec3 specular_lobe_radiance(sampler3D stack, mat3 env_rotation, float levels,
 #elif VISIBILITY
 
 // The share of the lobe the visibility maps leave open, over
-// VISIBILITY_SAMPLES directions: renderer.specular_lobe.lobe_visibility,
-// what the single-lookup split sum is dimmed by when maps are baked.
+// VISIBILITY_SAMPLES directions (x), and the object's own light averaged
+// over them (yzw, 0 without BOUNCE): renderer.specular_lobe.lobe_visibility
+// and lobe_bounce, what the single-lookup split sum is dimmed by and adds.
 const vec2 VISIBILITY_DISK[VISIBILITY_SAMPLES] = VISIBILITY_DISK_POINTS;
 
-float specular_lobe_open(vec3 n, vec3 v, float roughness, VisibilityCorners corners) {
+vec4 specular_lobe_visibility(vec3 n, vec3 v, float roughness, VisibilityCorners corners) {
     Lobe f = make_lobe(n, v, roughness);
-    float open_ = 0.0;
+    vec4 sum = vec4(0.0);
     float total = 0.0;
     for (int k = 0; k < VISIBILITY_SAMPLES; ++k) {
         vec3 d;
         float weight, stretch2;
         if (!lobe_sample(f, VISIBILITY_DISK[k], d, weight, stretch2)) continue;
-        open_ += weight * visibility_at(corners, d);
+        sum += weight * visibility_light_at(corners, d);
         total += weight;
     }
-    return total > 1e-6 ? open_ / max(total, 1e-12) : 1.0;
+    return total > 1e-6 ? sum / max(total, 1e-12) : vec4(1.0, 0.0, 0.0, 0.0);
 }
 
 #endif

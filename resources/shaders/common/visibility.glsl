@@ -5,20 +5,28 @@
 // renderer/gl/textures.py's VisibilityTextures.
 //
 // VISIBILITY (a define, 0 or 1; programs.MeshVariant): without maps,
-// `visibility_at` is 1 and the compiler drops it.
+// `visibility_light_at` is (1, 0, 0, 0) and the compiler drops it. BOUNCE (0 or 1, with
+// VISIBILITY): the object's own light (renderer/interreflection.py) from
+// the directions the maps block, in the atlas's GBA beside the maps (one
+// read for both, as torch's `lit` table), and its irradiance per vertex
+// (u_bounce_irradiance); without it, none.
 
 #if VISIBILITY
 
-uniform sampler2D u_visibility;        // the maps' atlas: one R x R tile per vertex
+uniform sampler2D u_visibility;        // the maps' atlas: one R x R tile per vertex (with BOUNCE, RGBA: its light in GBA)
 uniform isampler2D u_faces;            // texel i: triangle i's vertex indices
 uniform sampler2D u_vertex_positions;  // texel i: vertex i's position
 uniform int u_visibility_tiles;        // tiles per atlas row
 uniform int u_visibility_resolution;   // R
 uniform int u_index_width;             // texels per row of u_faces, u_vertex_positions
+#if BOUNCE
+uniform sampler2D u_bounce_irradiance;  // texel i: vertex i's bounce irradiance / pi
+#endif
 
 struct VisibilityCorners {
     vec2 tile[3];   // texel origin of each corner's map in the atlas
     vec3 weight;    // barycentric weights of the corners
+    ivec3 vertex;   // the corners' vertex indices
 };
 
 ivec2 index_texel(int i) {
@@ -55,17 +63,35 @@ VisibilityCorners visibility_corners(int primitive, vec3 p) {
     c.tile[0] = tile_origin(tri.x);
     c.tile[1] = tile_origin(tri.y);
     c.tile[2] = tile_origin(tri.z);
+    c.vertex = tri;
     return c;
 }
 
-// Share of rays leaving the mesh in direction d (world = the mesh's frame).
-float visibility_at(VisibilityCorners c, vec3 d) {
+// Share of rays leaving the mesh in direction d (world = the mesh's frame)
+// and (yzw) the object's own light coming from d.
+vec4 visibility_light_at(VisibilityCorners c, vec3 d) {
     float res = float(u_visibility_resolution);
     vec2 cell = clamp(octahedral_encode(d) * res - 0.5, 0.0, res - 1.0) + 0.5;
     vec2 inv_size = 1.0 / vec2(textureSize(u_visibility, 0));
-    return c.weight.x * texture(u_visibility, (c.tile[0] + cell) * inv_size).r
-         + c.weight.y * texture(u_visibility, (c.tile[1] + cell) * inv_size).r
-         + c.weight.z * texture(u_visibility, (c.tile[2] + cell) * inv_size).r;
+    vec4 lit = c.weight.x * texture(u_visibility, (c.tile[0] + cell) * inv_size)
+             + c.weight.y * texture(u_visibility, (c.tile[1] + cell) * inv_size)
+             + c.weight.z * texture(u_visibility, (c.tile[2] + cell) * inv_size);
+#if BOUNCE
+    return lit;  // RGBA: the maps and the bounce light in one read
+#else
+    return vec4(lit.r, 0.0, 0.0, 0.0);
+#endif
+}
+
+// Irradiance / pi from the object's own surfaces (0 without BOUNCE).
+vec3 bounce_irradiance_at(VisibilityCorners c) {
+#if BOUNCE
+    return c.weight.x * texelFetch(u_bounce_irradiance, index_texel(c.vertex.x), 0).rgb
+         + c.weight.y * texelFetch(u_bounce_irradiance, index_texel(c.vertex.y), 0).rgb
+         + c.weight.z * texelFetch(u_bounce_irradiance, index_texel(c.vertex.z), 0).rgb;
+#else
+    return vec3(0.0);
+#endif
 }
 
 #else
@@ -78,8 +104,12 @@ VisibilityCorners visibility_corners(int primitive, vec3 p) {
     return c;
 }
 
-float visibility_at(VisibilityCorners c, vec3 d) {
-    return 1.0;
+vec4 visibility_light_at(VisibilityCorners c, vec3 d) {
+    return vec4(1.0, 0.0, 0.0, 0.0);
+}
+
+vec3 bounce_irradiance_at(VisibilityCorners c) {
+    return vec3(0.0);
 }
 
 #endif
