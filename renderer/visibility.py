@@ -15,6 +15,11 @@ vertex, ignoring points buried inside another part. A shading point blends
 its triangle's three maps by its barycentric weights, each read bilinearly
 (clamped at the map's edges) in a direction.
 
+The same rays that land on the mesh are kept too, one per vertex and cell
+(`bake_visibility_and_bounces`): renderer/interreflection.py lights them
+with the object's own light (one bounce). Bakes are cached by the mesh's
+geometry (`vertex_visibility`, `vertex_bounce_rays`).
+
 GLSL MIRROR: resources/shaders/common/visibility.glsl reads the same maps
 (renderer/gl/textures.py's VisibilityTextures) the way `SpecularVisibility`
 does; the GL/torch parity test renders a torus with them.
@@ -92,7 +97,7 @@ def bake_visibility_and_bounces(
     if len(mesh.faces) == 0:
         return np.zeros((len(mesh.vertices), resolution, resolution), np.float16), BounceRays.empty()
     points, normals, owners, weight = inset_points(mesh, inset)
-    bake = _Bake(mesh, len(mesh.vertices), resolution)
+    bake = _Bake(len(mesh.vertices), resolution)
     _trace(mesh, points, normals, owners, weight, bake, seed, threads)
     den = np.maximum(bake.den, 1e-30)
     maps = (bake.escaped / den[:, None]).reshape(len(mesh.vertices), resolution, resolution).astype(np.float16)
@@ -114,7 +119,7 @@ class _Bake:
     by the vertex's total point weight `den`): the escaped share, the landed
     share (plain and cosine x solid angle / pi weighted) and one landed ray."""
 
-    def __init__(self, mesh: Mesh, vertices: int, resolution: int):
+    def __init__(self, vertices: int, resolution: int):
         from renderer.interreflection import cell_solid_angles
 
         cells = vertices * resolution * resolution
