@@ -264,12 +264,12 @@ def evaluate(scene: Scene, gt: GroundTruth, device: str | torch.device = "cpu", 
         }[row]
         return MaterialSample(pick[0], pick[1]["roughness"], pick[1]["metallic"])
 
+    truth_maps = np.concatenate([gt.albedo[..., :3], gt.roughness[..., None], gt.metallic[..., None]], -1)
+
     def hit_material(row: str, given_uv: bool):
         """Where bounce rays land: the row's maps read at the mesh's uv (the
         true maps only through the true mesh's own uv; on a reconstructed
         mesh, the fitted ones stand in)."""
-        truth_maps = np.concatenate([gt.albedo[..., :3], gt.roughness[..., None], gt.metallic[..., None]], -1)
-
         def at(uv: torch.Tensor) -> MaterialSample:
             ours = sample_texture(fit_maps, uv).clamp(0, 1)
             truth = ours

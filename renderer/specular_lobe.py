@@ -153,7 +153,7 @@ def lobe_bounce(
 ) -> Tensor | None:
     """(N,3) the object's own light averaged over the specular lobe (what
     `lobe_visibility` leaves out), or None when `visibility` has none."""
-    if visibility.bounce is None:
+    if visibility.lit is None:
         return None
     dirs, weight, _ = lobe_samples(n, v, roughness, count)
     total = weight.sum(1, keepdim=True)

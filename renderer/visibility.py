@@ -196,19 +196,18 @@ class SpecularVisibility:
     weights (N,3), and `frame` (3,3) taking shading-frame directions to the
     mesh frame (d_mesh = d @ frame; None when they are the same).
 
-    With `bounce` (V,R,R,3) and `bounce_irradiance` (V,3) (renderer/
-    interreflection.py: the light the object's own surfaces send each
-    vertex, per direction and cosine-weighted over its hemisphere, in the
-    environment's units before its scale) the blocked directions bring that
-    light instead of none."""
+    With the bounce radiance (V,R,R,3; in `lit` beside the maps) and
+    `bounce_irradiance` (V,3) (renderer/interreflection.py: the light the
+    object's own surfaces send each vertex, per direction and cosine-
+    weighted over its hemisphere, in the environment's units before its
+    scale) the blocked directions bring that light instead of none."""
 
     maps: Tensor
     vertices: Tensor
     weights: Tensor
     frame: Tensor | None = None
-    bounce: Tensor | None = None
     bounce_irradiance: Tensor | None = None
-    lit: Tensor | None = None  # (V,R,R,4) maps and bounce together (with_bounce)
+    lit: Tensor | None = None  # (V,R,R,4) the maps and the bounce radiance together (with_bounce)
 
     @staticmethod
     def at(
@@ -229,10 +228,10 @@ class SpecularVisibility:
         """These points lit also by `bounce` = (radiance maps, irradiance)
         of renderer.interreflection.bounce_light (None: not)."""
         if bounce is None:
-            return replace(self, bounce=None, bounce_irradiance=None, lit=None)
+            return replace(self, bounce_irradiance=None, lit=None)
         radiance, irradiance = bounce
         lit = torch.cat([self.maps.to(radiance.dtype)[..., None], radiance], -1)  # one read for both
-        return replace(self, bounce=radiance, bounce_irradiance=irradiance, lit=lit)
+        return replace(self, bounce_irradiance=irradiance, lit=lit)
 
     def __call__(self, dirs: Tensor) -> Tensor:
         """Visibility (N,K) in directions (N,K,3) (shading frame)."""
