@@ -374,15 +374,10 @@ class Fitter:
         else:
             albedo_init = _splat_to_texture(data[:, _UV], albedo, r)  # (r,r,3)
         self.env_level = level
-
-        def logit(x: Tensor) -> Tensor:
-            x = x.clamp(1e-3, 1 - 1e-3)
-            return torch.log(x / (1 - x))
-
         self.params: dict[str, Tensor] = {
-            "albedo": logit(albedo_init).permute(2, 0, 1).contiguous(),  # (3,R,R)
-            "roughness": torch.full((1, r, r), float(logit(torch.tensor(cfg.initial_roughness))), device=dev),
-            "metallic": torch.full((1, r, r), float(logit(torch.tensor(cfg.metallic_starts[self.start_index]))), device=dev),
+            "albedo": _logit(albedo_init).permute(2, 0, 1).contiguous(),  # (3,R,R)
+            "roughness": torch.full((1, r, r), float(_logit(torch.tensor(cfg.initial_roughness))), device=dev),
+            "metallic": torch.full((1, r, r), float(_logit(torch.tensor(cfg.metallic_starts[self.start_index]))), device=dev),
             "environment": torch.full((cfg.env_height, 2 * cfg.env_height, 3), math.log(level), device=dev),
         }
         if cfg.per_image_exposure:
@@ -402,6 +397,32 @@ class Fitter:
             betas=(0.9, 0.99),
             eps=1e-8,
         )
+
+    def start_from(self, maps: MaterialMaps, radiance: np.ndarray | None = None) -> None:
+        """Begin the current start from these maps (resampled to the fit's
+        texture size) and, if given, this environment radiance (H,W,3, any
+        size), instead of the usual guesses; then refresh every training
+        pixel's sampled-lobe terms under them. For diagnostics: a fit begun
+        at the truth shows how far the photos pull the maps away from it
+        (benchmarks/drift.py)."""
+        from renderer.envmap import resample_equirect
+
+        self.setup()
+        r = self.config.texture_resolution
+
+        def logits(x: np.ndarray) -> Tensor:
+            t = torch.as_tensor(np.asarray(x, np.float32), device=self.device)
+            t = (t[..., None] if t.dim() == 2 else t).permute(2, 0, 1)[None]  # (1,C,H,W)
+            return _logit(F.interpolate(t, size=(r, r), mode="area" if t.shape[-1] >= r else "bilinear")[0])
+
+        with self._lock, torch.no_grad():
+            self.params["albedo"].copy_(logits(maps.albedo[..., :3]))
+            self.params["roughness"].copy_(logits(maps.roughness))
+            self.params["metallic"].copy_(logits(maps.metallic))
+            if radiance is not None:
+                env = resample_equirect(torch.as_tensor(np.asarray(radiance, np.float32)), 2 * self.config.env_height)
+                self.params["environment"].copy_(env.to(self.device).clamp_min(1e-6).log().clamp(-LOG_RADIANCE_LIMIT, LOG_RADIANCE_LIMIT))
+        self._refresh_lobe_ratio(self.samples.shape[0])
 
     # ------------------------------------------------------------------ the loop
 
@@ -938,6 +959,12 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+def _logit(x: Tensor) -> Tensor:
+    """Inverse of the sigmoid the maps go through, kept off its infinite ends."""
+    x = x.clamp(1e-3, 1 - 1e-3)
+    return torch.log(x / (1 - x))
 
 
 def _splat_to_texture(uv: Tensor, values: Tensor, resolution: int) -> Tensor:

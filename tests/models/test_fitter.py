@@ -234,6 +234,28 @@ def test_one_start_fits_once(sphere_views) -> None:
     assert fitter.start_index == 0 and fitter.start_losses == [] and fitter.progress_fraction() == 1.0
 
 
+def test_a_fit_begun_at_the_truth_stays_there_on_its_own_renders(sphere_views) -> None:
+    """benchmarks/drift.py's premise: on photos Relit's own shading made, the
+    true maps and light already explain them, so steps from there keep them."""
+    gt, views = sphere_views
+    config = small_config(iterations=60, texture_resolution=32, env_height=16, batch_size=2048, metallic_trials=())
+    guessed = Fitter(views, gt.mesh, config)
+    fitter = Fitter(views, gt.mesh, config)
+    fitter.start_from(gt.material, gt.lighting.environment.radiance)
+    start = fitter.validation_loss()
+    assert start < 0.25 * guessed.validation_loss(), (start, guessed.validation_loss())
+    maps = fitter.run().material
+    assert fitter.validation_loss() < 2.0 * start  # Adam's first steps jostle every texel a little
+    left, right = np.s_[6:26, 3:13], np.s_[6:26, 19:29]
+    albedo = np.stack([np.median(maps.albedo[left].reshape(-1, 3), 0), np.median(maps.albedo[right].reshape(-1, 3), 0)])
+    aligned = albedo * median_channel_scale(albedo[None], np.array([RED, BLUE])[None])
+    assert np.abs(aligned - np.array([RED, BLUE])).max() < 0.05, aligned
+    # a rough dielectric's faint highlight holds its roughness more loosely
+    assert abs(float(np.median(maps.roughness[left])) - ROUGH) < 0.15
+    assert abs(float(np.median(maps.roughness[right])) - GLOSSY) < 0.1
+    assert float(np.median(maps.metallic)) < 0.1  # a default start begins at 0.6
+
+
 def test_config_round_trips_and_validates() -> None:
     config = FitConfig(iterations=5, time_budget_s=2.0)
     assert FitConfig.from_dict(config.to_dict()) == config
