@@ -14,7 +14,9 @@ them like `benchmarks.run`:
 Prints, and writes to `<out>/drift-<asset>.json`: the photometric loss on
 the fit's fixed validation pixels at the start and at the end, relighting
 PSNR (aligned), albedo PSNR (aligned) and roughness / metallic error, at the
-start (the truth at the fit's resolution) and at the end. One metallic start,
+start (the truth at the fit's resolution) and at the end; and where the
+truth fails to explain the photos, as a map over the texture
+(`<out>/drift-<asset>-residual.png`, see `_save_residual_map`). One metallic start,
 the default settings otherwise (`--set KEY=VALUE` as in benchmarks.run).
 """
 
@@ -91,6 +93,10 @@ def drift(args: argparse.Namespace, asset: str) -> dict:
     fitter.start_from(truth, gt.hdri[gt.train_hdri])
     result = {"asset": asset, "config": config.to_dict(), "freeze_light": args.freeze_light}
     result["start"] = {"validation_loss": round(fitter.validation_loss(), 5), **scores(fitter.current_scene())}
+    ratio = fitter.texel_residuals()
+    seen = ratio[np.isfinite(ratio)]
+    result["start"]["rendered_over_photo_p10_p50_p90"] = [round(float(x), 3) for x in np.percentile(seen, [10, 50, 90])]
+    _save_residual_map(ratio, args.out_dir / f"drift-{asset}-residual.png")
     t0 = time.perf_counter()
     scene = fitter.run()
     result["fit_s"] = round(time.perf_counter() - t0, 1)
@@ -98,9 +104,26 @@ def drift(args: argparse.Namespace, asset: str) -> dict:
     return result
 
 
+def _save_residual_map(ratio, path: Path) -> None:
+    """The truth's rendered / photographed brightness per texel as a PNG:
+    red where Relit renders brighter, blue darker (full at +-41%, half an
+    octave), dark green where the ratio is 1, black where no pixel lands."""
+    import numpy as np
+
+    from models.imageio import save_png
+
+    seen = np.isfinite(ratio)
+    octaves = np.log2(np.where(seen, np.clip(ratio, 1e-3, None), 1.0))
+    image = np.zeros(ratio.shape + (3,), np.float32)
+    image[..., 0] = np.clip(octaves / 0.5, 0, 1)
+    image[..., 1] = 0.15 * seen
+    image[..., 2] = np.clip(-octaves / 0.5, 0, 1)
+    save_png(path, image)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    out = args.out or args.bench_out / "drift"
+    args.out_dir = out = args.out or args.bench_out / "drift"
     out.mkdir(parents=True, exist_ok=True)
     for asset in args.assets:
         r = drift(args, asset)

@@ -424,6 +424,29 @@ class Fitter:
                 self.params["environment"].copy_(env.to(self.device).clamp_min(1e-6).log().clamp(-LOG_RADIANCE_LIMIT, LOG_RADIANCE_LIMIT))
         self._refresh_lobe_ratio(self.samples.shape[0])
 
+    def texel_residuals(self) -> np.ndarray:
+        """(R,R) float32: per texel of the maps, the current rendering's
+        linear brightness over the photos', summed over every unsaturated
+        training pixel that lands there (NaN where none does). Where it is
+        far from 1 the parameters do not explain the photos: from the truth
+        (start_from), where Relit's shading differs from the camera's."""
+        self.setup()
+        r = self.config.texture_resolution
+        rendered = torch.zeros(r * r, device=self.device)
+        photo = torch.zeros(r * r, device=self.device)
+        with self._lock, torch.no_grad():
+            for idx in torch.arange(self.samples.shape[0], device=self.device).split(1 << 16):
+                batch = self.samples[idx]
+                rgb, _ = self._render(batch, idx)
+                keep = (batch[:, _RGB] < 0.999).all(1)
+                uv = batch[keep][:, _UV]
+                col = (uv[:, 0] * r).long().clamp(0, r - 1)
+                row = ((1.0 - uv[:, 1]) * r).long().clamp(0, r - 1)
+                rendered.index_add_(0, row * r + col, rgb[keep].mean(1))
+                photo.index_add_(0, row * r + col, batch[keep][:, _RGB].mean(1))
+        ratio = torch.where(photo > 0, rendered / photo.clamp_min(1e-12), torch.full_like(photo, float("nan")))
+        return ratio.reshape(r, r).cpu().numpy().astype(np.float32)
+
     # ------------------------------------------------------------------ the loop
 
     def run(self) -> Scene:

@@ -244,6 +244,12 @@ def test_a_fit_begun_at_the_truth_stays_there_on_its_own_renders(sphere_views) -
     fitter.start_from(gt.material, gt.lighting.environment.radiance)
     start = fitter.validation_loss()
     assert start < 0.25 * guessed.validation_loss(), (start, guessed.validation_loss())
+    ratio = fitter.texel_residuals()
+    seen = ratio[np.isfinite(ratio)]
+    assert seen.size > 0.3 * ratio.size and abs(float(np.median(seen)) - 1.0) < 0.03
+    assert np.percentile(np.abs(np.log(seen)), 90) < 0.1  # the truth explains its own renders everywhere
+    guessed_ratio = guessed.texel_residuals()
+    assert np.percentile(np.abs(np.log(guessed_ratio[np.isfinite(guessed_ratio)])), 90) > 0.1
     maps = fitter.run().material
     assert fitter.validation_loss() < 2.0 * start  # Adam's first steps jostle every texel a little
     left, right = np.s_[6:26, 3:13], np.s_[6:26, 19:29]
