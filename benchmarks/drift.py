@@ -16,8 +16,9 @@ the fit's fixed validation pixels at the start and at the end, relighting
 PSNR (aligned), albedo PSNR (aligned) and roughness / metallic error, at the
 start (the truth at the fit's resolution) and at the end; and where the
 truth fails to explain the photos, as a map over the texture
-(`<out>/drift-<asset>-residual.png`, see `_save_residual_map`). One metallic start,
-the default settings otherwise (`--set KEY=VALUE` as in benchmarks.run).
+(`<out>/drift-<asset>-residual.png`, see `_save_residual_map`). One
+metallic start, the default settings otherwise (`--set KEY=VALUE` as in
+benchmarks.run).
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def drift(args: argparse.Namespace, asset: str) -> dict:
-    """Fit `asset` from the truth; returns the scores at the start and the end."""
+def drift(args: argparse.Namespace, asset: str, out: Path) -> dict:
+    """Fit `asset` from the truth; returns the scores at the start and the
+    end, and saves the start's residual map in `out`."""
     import numpy as np
     import torch
 
@@ -96,7 +98,7 @@ def drift(args: argparse.Namespace, asset: str) -> dict:
     ratio = fitter.texel_residuals()
     seen = ratio[np.isfinite(ratio)]
     result["start"]["rendered_over_photo_p10_p50_p90"] = [round(float(x), 3) for x in np.percentile(seen, [10, 50, 90])]
-    _save_residual_map(ratio, args.out_dir / f"drift-{asset}-residual.png")
+    _save_residual_map(ratio, out / f"drift-{asset}-residual.png")
     t0 = time.perf_counter()
     scene = fitter.run()
     result["fit_s"] = round(time.perf_counter() - t0, 1)
@@ -123,10 +125,10 @@ def _save_residual_map(ratio, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    args.out_dir = out = args.out or args.bench_out / "drift"
+    out = args.out or args.bench_out / "drift"
     out.mkdir(parents=True, exist_ok=True)
     for asset in args.assets:
-        r = drift(args, asset)
+        r = drift(args, asset, out)
         (out / f"drift-{asset}.json").write_text(json.dumps(r, indent=1) + "\n")
         for when in ("start", "end"):
             print(asset, when, " ".join(f"{k}={v}" for k, v in r[when].items()), flush=True)

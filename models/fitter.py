@@ -432,18 +432,15 @@ class Fitter:
         (start_from), where Relit's shading differs from the camera's."""
         self.setup()
         r = self.config.texture_resolution
-        rendered = torch.zeros(r * r, device=self.device)
-        photo = torch.zeros(r * r, device=self.device)
+        sums = torch.zeros((r * r, 2), device=self.device)  # rendered, photographed
         with self._lock, torch.no_grad():
             for idx in torch.arange(self.samples.shape[0], device=self.device).split(1 << 16):
                 batch = self.samples[idx]
                 rgb, _ = self._render(batch, idx)
                 keep = (batch[:, _RGB] < 0.999).all(1)
-                uv = batch[keep][:, _UV]
-                col = (uv[:, 0] * r).long().clamp(0, r - 1)
-                row = ((1.0 - uv[:, 1]) * r).long().clamp(0, r - 1)
-                rendered.index_add_(0, row * r + col, rgb[keep].mean(1))
-                photo.index_add_(0, row * r + col, batch[keep][:, _RGB].mean(1))
+                pair = torch.stack([rgb[keep].mean(1), batch[keep][:, _RGB].mean(1)], 1)
+                sums += _texel_sums(batch[keep][:, _UV], pair, r)
+        rendered, photo = sums.unbind(1)
         ratio = torch.where(photo > 0, rendered / photo.clamp_min(1e-12), torch.full_like(photo, float("nan")))
         return ratio.reshape(r, r).cpu().numpy().astype(np.float32)
 
@@ -995,13 +992,18 @@ def _splat_to_texture(uv: Tensor, values: Tensor, resolution: int) -> Tensor:
     the texels no sample reached from coarser averages (push-pull).
     Returns (R,R,C), row 0 at v = 1."""
     r = resolution
-    c = values.shape[1]
+    total = _texel_sums(uv, values, r)
+    count = _texel_sums(uv, torch.ones_like(values[:, :1]), r)
+    return _push_pull(total.reshape(r, r, -1), count.reshape(r, r, 1))
+
+
+def _texel_sums(uv: Tensor, values: Tensor, resolution: int) -> Tensor:
+    """(R*R, C): the sum of `values` (N,C) in each texel their uv (N,2) fall
+    in, row-major with row 0 at v = 1."""
+    r = resolution
     col = (uv[:, 0] * r).long().clamp(0, r - 1)
     row = ((1 - uv[:, 1]) * r).long().clamp(0, r - 1)
-    flat = row * r + col
-    total = torch.zeros((r * r, c), device=values.device).index_add_(0, flat, values)
-    count = torch.zeros((r * r, 1), device=values.device).index_add_(0, flat, torch.ones_like(values[:, :1]))
-    return _push_pull(total.reshape(r, r, c), count.reshape(r, r, 1))
+    return torch.zeros((r * r, values.shape[1]), device=values.device).index_add_(0, row * r + col, values)
 
 
 def _push_pull(total: Tensor, count: Tensor) -> Tensor:
