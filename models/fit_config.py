@@ -121,13 +121,25 @@ class FitConfig:
     surfaces (4: roughness error 0.54); BENCHMARKS.md has the runs."""
     lobe_refreshes: int = 6
     """Times per metallic start (evenly spread) the fit works out, per
-    training pixel, how the sampled lobe of still frames (32 lookups dimmed
+    training pixel, how the sampled lobe (`lobe_ratio_samples` lookups dimmed
     by the visibility maps) differs from the step's single lookup under the
     current light and maps; steps multiply their specular light by that
     ratio until the next refresh (0: never). Fitted against the single
     lookup alone, the maps absorbed its error (rough metal ~14% too dark):
     WaterBottle relit 28.4 -> 30.5 dB (BENCHMARKS.md). Each refresh costs
-    about as much as 300 steps."""
+    about as much as 500-800 steps."""
+    lobe_ratio_samples: int = 128
+    """Lookups per metallic pixel (models/fitter.py: LOBE_RATIO_METALLIC) of
+    the sampled lobe each refresh measures the single lookup against (still
+    frames, and dielectric pixels here, use 32). The fit follows that ratio,
+    so its errors become the maps': under a light with compact bright
+    sources 32 fixed lookups are off by -12..+25% (10th..90th percentile,
+    WaterBottle's rough metal body against brute-force Monte Carlo), 128 by
+    -9..+17%, and the albedo took those errors as bands. 300 s CPU fits of
+    WaterBottle: 32 lookups 30.50 dB relit / 25.52 albedo; 128, 31.40 /
+    26.73, though refreshes then take longer (10400 steps, not 14000);
+    128 with refreshes kept at their old cost (covering a quarter of the
+    pixels) 30.60 / 25.48: stale ratios cost what accurate ones gain."""
     loss: LossWeights = field(default_factory=LossWeights)
     """Photometric loss terms."""
     priors: PriorWeights = field(default_factory=PriorWeights)
@@ -251,6 +263,8 @@ class FitConfig:
             problems.append("lobe refreshes must be >= 0")
         if not 0 <= self.lobe_samples <= 256:
             problems.append("lobe samples must be within 0..256")
+        if not 1 <= self.lobe_ratio_samples <= 1024:
+            problems.append("lobe ratio samples must be within 1..1024")
         if self.downscale < 1:
             problems.append("downscale must be >= 1")
         trials = self.metallic_trials

@@ -161,15 +161,21 @@ def lobe_bounce(
     return torch.where(total > 1e-6, bounced, torch.zeros_like(bounced))
 
 
-def lobe_samples(n: Tensor, v: Tensor, roughness: Tensor, count: int) -> tuple[Tensor, Tensor, Tensor]:
+def lobe_samples(
+    n: Tensor, v: Tensor, roughness: Tensor, count: int, disk: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """The lobe's sample directions (N,K,3) world, weights (N,K) and the
     perceptual roughness (N,K) of the prefiltered level each sample reads.
+    `disk` (K,2) points on the unit disk replace the fixed set
+    (`disk_points(count)`): random ones make a Monte Carlo estimator of the
+    lobe (benchmarks/lobe_error.py).
 
     In the frame (t, b, n) of `tangent_frame`, v = (sin_v, 0, cos_v), so
     Heitz's stretched view is vh = (alpha sin_v, 0, cos_v) / |.| with the
     orthonormal tangents t1 = (0, 1, 0) and t2 = vh x t1 = (-vh_z, 0, vh_x).
     """
-    disk = torch.tensor(disk_points(count), dtype=n.dtype, device=n.device)  # (K,2)
+    if disk is None:
+        disk = torch.tensor(disk_points(count), dtype=n.dtype, device=n.device)  # (K,2)
     alpha = alpha_from_roughness(roughness)  # (N,1)
     a2 = alpha * alpha
     t, b = tangent_frame(n, v)

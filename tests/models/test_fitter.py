@@ -360,16 +360,16 @@ def test_specular_visibility_is_tabled_for_concave_scenes_only(sphere_views) -> 
     assert off.specular_open is None
 
 
-def test_lobe_refresh_makes_steps_shade_like_still_frames(sphere_views) -> None:
+@pytest.mark.parametrize("lookups", [8, 128])
+def test_lobe_refresh_makes_steps_shade_like_the_sampled_lobe(sphere_views, lookups) -> None:
     """After a refresh (FitConfig.lobe_refreshes), a step's single
     environment lookup times the pixel's ratio renders what the sampled lobe
-    of still frames renders under the same light and maps; without it, rough
-    metal under a varied light differs."""
+    of FitConfig.lobe_ratio_samples lookups renders under the same light and
+    maps; without it, rough metal under a varied light differs."""
     from renderer.shade import MaterialSample, SurfaceSample, shade_environment
-    from renderer.specular_lobe import RENDER_SAMPLES
 
     gt, views = sphere_views
-    fitter = Fitter(views[:3], gt.mesh, small_config(iterations=1))
+    fitter = Fitter(views[:3], gt.mesh, small_config(iterations=1, lobe_ratio_samples=lookups))
     fitter.setup()
     with torch.no_grad():
         fitter.params["metallic"].fill_(4.0)  # metal
@@ -380,7 +380,7 @@ def test_lobe_refresh_makes_steps_shade_like_still_frames(sphere_views) -> None:
     with torch.no_grad():
         albedo, roughness, metallic = fitter._sample_maps(batch[:, models_fitter._UV])
         env = fitter._environment_tables()
-        env.lobe_samples = RENDER_SAMPLES
+        env.lobe_samples = lookups
         geometry = SurfaceSample(batch[:, models_fitter._POS], batch[:, models_fitter._NRM],
                                  batch[:, models_fitter._VIEW], batch[:, models_fitter._AO])
         diffuse, specular = shade_environment(geometry, MaterialSample(albedo, roughness, metallic), env)
@@ -396,12 +396,12 @@ def test_lobe_refresh_makes_steps_shade_like_still_frames(sphere_views) -> None:
 
 def test_lobe_refresh_brings_the_object_s_own_light_into_steps() -> None:
     """On a torus, whose inner ring mirrors and lights itself, a step right
-    after a refresh renders what still frames render with the bounce light
+    after a refresh renders what the sampled lobe (the fit's
+    lobe_ratio_samples lookups) renders with the bounce light
     (renderer/interreflection.py) under the same light and maps; a fit
     without the bounce (FitConfig.interreflection off) misses it there."""
     from renderer.interreflection import bounce_light
     from renderer.shade import MaterialSample, SurfaceSample, shade_environment
-    from renderer.specular_lobe import RENDER_SAMPLES
     from renderer.raycast import HAVE_EMBREE
     from renderer.visibility import SpecularVisibility, vertex_bounce_rays, visibility_tensors
     from tests.renderer.test_gl_scenes import procedural_sky, torus
@@ -426,7 +426,7 @@ def test_lobe_refresh_brings_the_object_s_own_light_into_steps() -> None:
             maps, faces = visibility_tensors(fitter.mesh, "cpu")
             bounce = bounce_light(vertex_bounce_rays(fitter.mesh), fitter.mesh, maps, lambda uv: MaterialSample(*fitter._sample_maps(uv)), env)
             vis = SpecularVisibility.at(maps, faces, batch[:, models_fitter._TRI].reshape(-1).long(), batch[:, models_fitter._BARY])
-            env.lobe_samples = RENDER_SAMPLES
+            env.lobe_samples = fitter.config.lobe_ratio_samples
             geometry = SurfaceSample(batch[:, models_fitter._POS], batch[:, models_fitter._NRM],
                                      batch[:, models_fitter._VIEW], batch[:, models_fitter._AO], vis.with_bounce(bounce))
             still = sum(shade_environment(geometry, material, env))
