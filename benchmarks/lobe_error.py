@@ -59,12 +59,14 @@ def monte_carlo(n: Tensor, v: Tensor, albedo: Tensor, roughness: Tensor, metalli
     (renderer/specular_lobe.lobe_samples with random disk points), whose
     estimator is F(v.m) G2/G1 L. Diffuse: cosine samples, whose estimator
     is albedo (1 - metallic) (1 - E(v)) (1 - E(l)) / (1 - E_avg) L."""
-    from renderer.brdf import dielectric_albedo, dielectric_albedo_average, sample_roughness_table, specular_f0
-    from renderer.envmap import dfg_table, sample_equirect
+    from renderer.brdf import (
+        default_dfg, dielectric_albedo, dielectric_albedo_average, fresnel_schlick, sample_roughness_table, specular_f0,
+    )
+    from renderer.envmap import sample_equirect
     from renderer.specular_lobe import lobe_samples, tangent_frame
 
     gen = torch.Generator().manual_seed(seed)
-    dfg = torch.tensor(dfg_table(), dtype=n.dtype)
+    dfg = default_dfg(n.device, n.dtype)
     count = n.shape[0]
     f0 = specular_f0(albedo, metallic)
     e_v = dielectric_albedo(dfg, (n * v).sum(-1, keepdim=True).clamp_min(1e-4), roughness)
@@ -79,7 +81,7 @@ def monte_carlo(n: Tensor, v: Tensor, albedo: Tensor, roughness: Tensor, metalli
         l, weight, _ = lobe_samples(n, v, roughness, CHUNK, disk)  # (N,K,3), (N,K)
         m = torch.nn.functional.normalize(l + v[:, None], dim=-1)
         v_dot_m = (m * v[:, None]).sum(-1, keepdim=True).clamp(0.0, 1.0)
-        fresnel = f0[:, None] + (1.0 - f0[:, None]) * (1.0 - v_dot_m) ** 5
+        fresnel = fresnel_schlick(f0[:, None], v_dot_m)
         lit = sample_equirect(radiance, l.reshape(-1, 3)).reshape(count, CHUNK, 3)
         specular += (lit * fresnel * weight[..., None]).sum(1)
         c = torch.rand(count, CHUNK, 2, generator=gen, dtype=n.dtype)
@@ -127,17 +129,19 @@ def lobe_error(args: argparse.Namespace) -> dict:
     reference = spec_mc + diff_mc
     mitsuba = torch.as_tensor(photo[sel], dtype=torch.float32)
     env = environment_textures(gt.hdri[light], torch.device("cpu"))
+    shaded = {}
+    for lookups in args.lookups:
+        env.lobe_samples = lookups
+        with torch.no_grad():
+            shaded[lookups] = sum(shade_environment(SurfaceSample(s.position, n, v), material, env))
     groups = {"metallic": material.metallic[:, 0] >= 0.5, "dielectric": material.metallic[:, 0] < 0.5}
     rows = []
     for name, mask in groups.items():
         if int(mask.sum()) < 10:
             continue
         row = {"pixels": name, "count": int(mask.sum()), "mc_over_mitsuba": _percentiles(reference[mask], mitsuba[mask])}
-        for lookups in args.lookups:
-            env.lobe_samples = lookups
-            with torch.no_grad():
-                diffuse, specular = shade_environment(SurfaceSample(s.position, n, v), material, env)
-            row[f"relit{lookups}_over_mc"] = _percentiles((diffuse + specular)[mask], reference[mask])
+        for lookups, image in shaded.items():
+            row[f"relit{lookups}_over_mc"] = _percentiles(image[mask], reference[mask])
         rows.append(row)
     return {"asset": args.asset, "view": args.view, "hdri": light, "samples": args.samples, "rows": rows}
 
