@@ -202,7 +202,9 @@ class FitConfig:
     interreflection: bool = True
     """With specular_visibility: the directions the mesh blocks bring the
     light of what blocks them, one bounce (renderer/interreflection.py),
-    worked out again at each lobe refresh under the current light and maps."""
+    and the diffuse light follows where each vertex is open
+    (renderer/diffuse_occlusion.py); both worked out again at each lobe
+    refresh under the current light and maps."""
     device: str | None = None
     """Torch device ('cpu', 'cuda', 'cuda:1'); None picks cuda when present."""
     seed: int = 0

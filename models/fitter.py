@@ -661,8 +661,9 @@ class Fitter:
         single lookup under the current light and maps: (N,3) specular
         ratios that steps then multiply the single lookup by; and, with one
         bounce (FitConfig.interreflection), the light the object's own
-        surfaces send these pixels over the lobe and over the hemisphere,
-        which steps add (all held fixed until the next refresh).
+        surfaces send these pixels over the lobe and over the hemisphere
+        (the latter with the visibility maps' correction of AO under the
+        current light), which steps add (all held fixed until the next refresh).
 
         Why: the single lookup renders rough metal ~14% too dark against a
         path tracer and glossy self-reflections wrong; fitted against it,

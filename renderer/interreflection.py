@@ -18,7 +18,9 @@ current maps and environment, and sums them
     exactly like the visibility maps, so a lobe sample the mesh blocks gets
     the light of what blocks it;
   - per vertex, cosine-weighted over its hemisphere, into irradiance / pi
-    (V,3), which the diffuse term adds to the environment's irradiance x AO.
+    (V,3), which the diffuse term adds to the environment's irradiance x AO
+    (with renderer/diffuse_occlusion.py's correction of that AO, which needs
+    the same per-vertex table and the same refreshes).
 Both are in the environment's units before its scale (strength and
 exposure multiply them later, like the environment's lookups); a new
 environment, rotation or material needs `bounce_light` again. Landing on
@@ -39,6 +41,7 @@ import torch
 from torch import Tensor
 
 from models.mesh import Mesh
+from renderer.diffuse_occlusion import occlusion_correction
 
 if TYPE_CHECKING:
     from renderer.shade import EnvironmentTextures, MaterialSample
@@ -110,7 +113,9 @@ def bounce_light(
     frame: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Radiance maps (V,R,R,3) and irradiance / pi (V,3) the object sends its
-    vertices (module doc), on maps' device.
+    vertices (module doc), on maps' device. The irradiance also carries the
+    environment's diffuse occlusion correction (renderer/diffuse_occlusion.py),
+    so one per-vertex table holds all the diffuse term adds to irradiance x AO.
 
     maps (V,R,R) the mesh's visibility maps (for their size and device);
     material_at reads the material at the landing points' uv; env the
@@ -123,14 +128,15 @@ def bounce_light(
     res = maps.shape[-1]
     count = len(mesh.vertices)
     radiance = torch.zeros((count * res * res, 3), dtype=torch.float32, device=device)
-    irradiance = torch.zeros((count, 3), dtype=torch.float32, device=device)
+    normals = torch.as_tensor(mesh.normals, dtype=torch.float32, device=device)
+    ao = None if mesh.ao is None else torch.as_tensor(mesh.ao, dtype=torch.float32, device=device)
+    to_env = None if frame is None else frame.to(device, torch.float32).T
+    with torch.no_grad():
+        irradiance = occlusion_correction(maps, normals, ao, env.specular[0], env.irradiance, env.rotation_deg, to_env)
     if len(rays) == 0 or mesh.uv is None:
         return radiance.reshape(count, res, res, 3), irradiance
     faces = torch.as_tensor(mesh.faces.astype(np.int64), device=device)
-    normals = torch.as_tensor(mesh.normals, dtype=torch.float32, device=device)
     uvs = torch.as_tensor(mesh.uv, dtype=torch.float32, device=device)
-    ao = None if mesh.ao is None else torch.as_tensor(mesh.ao, dtype=torch.float32, device=device)
-    to_env = None if frame is None else frame.to(device, torch.float32).T
     direct = dataclasses.replace(env, scale=1.0, lobe_samples=0)
     with torch.no_grad():
         for start in range(0, len(rays), _CHUNK):

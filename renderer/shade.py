@@ -19,7 +19,9 @@ and random pixel batches):
       assumes a round lobe and rendered rough metals 14% too dark); the DFG
       factor carries the energy. lobe_samples 0, or no sample above the
       horizon: prefiltered(R_dom, roughness), the classic split sum.
-    diffuse_env  = (irradiance(n) * ao + bounce) * albedo * (1 - metallic) * (1 - (0.04 A + B))
+    diffuse_env  = max(irradiance(n) * ao + bounce, 0) * albedo * (1 - metallic) * (1 - (0.04 A + B))
+      (bounce: the one-bounce irradiance plus the visibility maps' correction
+      of AO under this light, renderer/diffuse_occlusion.py; may be < 0)
   The diffuse weight (1 - E_dielectric) with E_dielectric = 0.04 A + B, the
   directional albedo of glTF's dielectric specular layer, is the energy-
   conserving form of glTF's fresnel_mix: a white (albedo 1) dielectric under
@@ -220,8 +222,8 @@ def shade_environment(
     bounced = surface.bounce_irradiance
     if bounced is None and surface.visibility is not None:
         bounced = surface.visibility.irradiance()
-    if bounced is not None:  # the object's own light (renderer/interreflection.py)
-        irradiance = irradiance + bounced
+    if bounced is not None:  # the object's own light and AO's correction (renderer/interreflection.py)
+        irradiance = (irradiance + bounced).clamp_min(0.0)
     dielectric_albedo = DIELECTRIC_F0 * scale_a + bias_b
     diffuse = irradiance * env.scale * material.albedo * (1.0 - material.metallic) * (1.0 - dielectric_albedo)
     return diffuse, specular

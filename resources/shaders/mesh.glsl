@@ -116,7 +116,7 @@ vec3 shade_environment(BrdfInputs s, float ao, VisibilityCorners corners) {
     vec4 lobe = specular_lobe_visibility(s.n, s.v, s.roughness, corners);  // open share, bounce light
     prefiltered = prefiltered * lobe.x + lobe.yzw;
 #endif
-    vec3 irradiance = sample_equirect(u_env_irradiance, u_env_rotation * s.n) * ao + bounce_irradiance_at(corners);
+    vec3 irradiance = max(sample_equirect(u_env_irradiance, u_env_rotation * s.n) * ao + bounce_irradiance_at(corners), 0.0);
     vec3 specular = prefiltered * u_env_scale * (s.f0 * s.dfg_v.x + s.dfg_v.y);
     vec3 diffuse = irradiance * u_env_scale * s.albedo * (1.0 - s.metallic) * (1.0 - s.albedo_v);
 #if !VISIBILITY
