@@ -56,16 +56,12 @@ def _cells(resolution: int, subdivision: int) -> tuple[np.ndarray, np.ndarray, n
     solid angles / pi (R*R,), and the directions of SUBDIVISION^2 sub-cell
     centres in each (R*R, S*S, 3), all in the mesh frame."""
     from renderer.interreflection import cell_solid_angles
-    from renderer.visibility import octahedral_decode
+    from renderer.visibility import cell_centres
 
-    def centres(count: int) -> np.ndarray:
-        c = (np.arange(count) + 0.5) / count
-        return octahedral_decode(np.stack(np.meshgrid(c, c, indexing="xy"), -1))  # (count, count, 3) [row, column]
-
-    fine = centres(resolution * subdivision).reshape(resolution, subdivision, resolution, subdivision, 3)
+    fine = cell_centres(resolution * subdivision).reshape(resolution, subdivision, resolution, subdivision, 3)
     fine = fine.transpose(0, 2, 1, 3, 4).reshape(resolution * resolution, subdivision * subdivision, 3)
     omega = cell_solid_angles(resolution) / np.pi
-    return centres(resolution).reshape(-1, 3).astype(np.float32), omega.astype(np.float32), fine.astype(np.float32)
+    return cell_centres(resolution).astype(np.float32), omega.astype(np.float32), fine.astype(np.float32)
 
 
 def occlusion_correction(

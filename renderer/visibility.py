@@ -149,7 +149,7 @@ def _trace(
     below its horizon are not traced) and add them into `bake`."""
     res = bake.resolution
     cells = _cells(res)
-    centres = octahedral_decode((cells + 0.5) / res)
+    centres = cell_centres(res)
     caster = ray_caster(mesh)
     eps = _default_offset(caster)
     per = max(1, _RAYS_PER_CALL // len(cells))
@@ -187,6 +187,11 @@ def _trace(
 def _cells(resolution: int) -> np.ndarray:
     """(R*R, 2) integer (column, row) of every cell, row-major."""
     return np.stack(np.meshgrid(np.arange(resolution), np.arange(resolution), indexing="xy"), -1).reshape(-1, 2)
+
+
+def cell_centres(resolution: int) -> np.ndarray:
+    """(R*R, 3) unit directions at the centres of the maps' cells, row-major."""
+    return octahedral_decode((_cells(resolution) + 0.5) / resolution)
 
 
 @dataclass(frozen=True)
