@@ -13,6 +13,12 @@ true maps three ways:
   specular lobe and cosine samples of the coupled diffuse, `--samples` each;
 - Mitsuba's path-traced test view (with shadows and inter-reflection).
 
+With `--shifted`, each lookup count is shaded a second time with every
+pixel's sample set moved at random (renderer/specular_lobe.shifted_disk,
+as the fit's lobe ratio does; rows `relitKs`). `--blur B` also reports
+the ratios averaged over B x B pixel boxes first: error that neighbours
+share (bands a fit reads as albedo) survives that, noise does not.
+
 Relit / Monte Carlo is the error of the shading approximation alone;
 Monte Carlo / Mitsuba is what shadows and inter-reflection add (and
 Mitsuba's own noise). Both as 10th / 50th / 90th percentiles of the per-pixel
@@ -48,6 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hdri", default=None, help="one of the capture's HDRIs (default: the training one)")
     p.add_argument("--lookups", type=int, nargs="+", default=[0, 32, 128, 512], help="Relit's lobe lookups to compare")
     p.add_argument("--samples", type=int, default=16384, help="Monte Carlo samples per pixel and lobe (default: %(default)s)")
+    p.add_argument("--shifted", action="store_true", help="also shade with a random sample shift per pixel")
+    p.add_argument("--blur", type=int, default=0, help="also report ratios averaged over B x B pixel boxes")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     return p.parse_args(argv)
 
@@ -99,6 +107,19 @@ def _percentiles(numerator: Tensor, denominator: Tensor) -> list[float]:
     return [round(float(x), 3) for x in np.percentile(ratio.numpy(), [10, 50, 90])]
 
 
+def _box_mean(values: Tensor, sel: np.ndarray, size: int) -> Tensor:
+    """(N,C) per-pixel `values` of the pixels `sel` (H,W) selects, each
+    replaced by the mean over the selected pixels of its size x size box."""
+    h, w = sel.shape
+    flat = torch.as_tensor(np.flatnonzero(sel.reshape(-1)))
+    grid = torch.zeros(h * w, values.shape[1] + 1, dtype=values.dtype)
+    grid[flat, :-1], grid[flat, -1] = values, 1.0
+    grid = grid.reshape(1, h, w, -1).permute(0, 3, 1, 2)
+    summed = torch.nn.functional.avg_pool2d(grid, size, stride=1, padding=size // 2, count_include_pad=True)
+    summed = summed[..., :h, :w].permute(0, 2, 3, 1).reshape(h * w, -1)[flat]
+    return summed[:, :-1] / summed[:, -1:].clamp_min(1e-12)
+
+
 def lobe_error(args: argparse.Namespace) -> dict:
     from benchmarks.evaluate import GroundTruth, environment_textures, sample_texture_np
     from models.capture import load_capture
@@ -130,10 +151,15 @@ def lobe_error(args: argparse.Namespace) -> dict:
     mitsuba = torch.as_tensor(photo[sel], dtype=torch.float32)
     env = environment_textures(gt.hdri[light], torch.device("cpu"))
     shaded = {}
+    gen = torch.Generator().manual_seed(1)
     for lookups in args.lookups:
         env.lobe_samples = lookups
         with torch.no_grad():
-            shaded[lookups] = sum(shade_environment(SurfaceSample(s.position, n, v), material, env))
+            shaded[f"{lookups}"] = sum(shade_environment(SurfaceSample(s.position, n, v), material, env))
+            if args.shifted and lookups > 0:
+                shift = torch.rand(len(flat), 2, generator=gen)
+                surface = SurfaceSample(s.position, n, v, lobe_shift=shift)
+                shaded[f"{lookups}s"] = sum(shade_environment(surface, material, env))
     groups = {"metallic": material.metallic[:, 0] >= 0.5, "dielectric": material.metallic[:, 0] < 0.5}
     rows = []
     for name, mask in groups.items():
@@ -142,6 +168,11 @@ def lobe_error(args: argparse.Namespace) -> dict:
         row = {"pixels": name, "count": int(mask.sum()), "mc_over_mitsuba": _percentiles(reference[mask], mitsuba[mask])}
         for lookups, image in shaded.items():
             row[f"relit{lookups}_over_mc"] = _percentiles(image[mask], reference[mask])
+            if args.blur > 1:  # each group's pixels boxed among themselves
+                part = sel.copy()
+                part[sel] = mask.numpy()
+                boxed = [_box_mean(x[mask], part, args.blur) for x in (image, reference)]
+                row[f"relit{lookups}_over_mc_box{args.blur}"] = _percentiles(*boxed)
         rows.append(row)
     return {"asset": args.asset, "view": args.view, "hdri": light, "samples": args.samples, "rows": rows}
 

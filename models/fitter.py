@@ -664,6 +664,10 @@ class Fitter:
         surfaces send these pixels over the lobe and over the hemisphere
         (the latter with the visibility maps' correction of AO under the
         current light), which steps add (all held fixed until the next refresh).
+        Each pixel's lobe samples are shifted at random
+        (renderer/specular_lobe.shifted_disk): the fixed set's error is
+        shared by neighbouring pixels and views, so the maps would take it
+        as albedo; shifted, it is noise the texel's many pixels average out.
 
         Why: the single lookup renders rough metal ~14% too dark against a
         path tracer and glossy self-reflections wrong; fitted against it,
@@ -704,13 +708,15 @@ class Fitter:
                 if vis is not None:
                     visibility = SpecularVisibility.at(*vis, batch[:, _TRI].reshape(-1).long(), batch[:, _BARY])
                 lobe = torch.empty_like(single)
+                shift = torch.rand(idx.shape[0], 2, generator=self.generator, device=self.device)
                 metal = material.metallic[:, 0] >= LOBE_RATIO_METALLIC
                 for part, lookups in ((metal, self.config.lobe_ratio_samples), (~metal, RENDER_SAMPLES)):
                     rows_in = part.nonzero()[:, 0]
                     if rows_in.numel():
                         env.lobe_samples = lookups
                         surface = SurfaceSample(*(g[rows_in] for g in geometry),
-                                                visibility=None if visibility is None else visibility.subset(rows_in))
+                                                visibility=None if visibility is None else visibility.subset(rows_in),
+                                                lobe_shift=shift[rows_in])
                         part_material = MaterialSample(*(m[rows_in] for m in (material.albedo, material.roughness, material.metallic)))
                         lobe[rows_in] = shade_environment(surface, part_material, env)[1]
                 ratio = torch.where(single > 1e-6, lobe / single.clamp_min(1e-6), torch.ones_like(single))

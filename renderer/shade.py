@@ -85,7 +85,9 @@ class SurfaceSample:
     object's own surfaces send (renderer/interreflection.py; the fitter's
     per-pixel copy, else the visibility's, if it has any) and
     bounce_radiance (N,3) their light averaged over the specular lobe,
-    which the single lookup with specular_open adds."""
+    which the single lookup with specular_open adds; lobe_shift (N,2) in
+    [0,1) moves each point's lobe samples (renderer/specular_lobe.shifted_disk;
+    the fitter's lobe ratio), None keeps the fixed set of still frames."""
 
     position: Tensor
     normal: Tensor
@@ -95,6 +97,7 @@ class SurfaceSample:
     specular_open: Tensor | None = None
     bounce_irradiance: Tensor | None = None
     bounce_radiance: Tensor | None = None
+    lobe_shift: Tensor | None = None
 
 
 @dataclass
@@ -199,7 +202,8 @@ def shade_environment(
     occlusion = None
     if env.lobe_samples > 0:  # the sampled lobe (weighted by the visibility maps, if any)
         prefiltered = lobe_radiance(
-            n, v, roughness, env.specular, env.rotation_deg, prefiltered, env.lobe_samples, surface.visibility
+            n, v, roughness, env.specular, env.rotation_deg, prefiltered, env.lobe_samples, surface.visibility,
+            surface.lobe_shift,
         )
     elif surface.specular_open is not None:  # the fitter's tables
         prefiltered = prefiltered * surface.specular_open

