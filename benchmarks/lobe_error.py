@@ -166,13 +166,13 @@ def lobe_error(args: argparse.Namespace) -> dict:
         if int(mask.sum()) < 10:
             continue
         row = {"pixels": name, "count": int(mask.sum()), "mc_over_mitsuba": _percentiles(reference[mask], mitsuba[mask])}
+        part = sel.copy()  # each group's pixels are boxed among themselves
+        part[sel] = mask.numpy()
+        boxed_reference = _box_mean(reference[mask], part, args.blur) if args.blur > 1 else None
         for lookups, image in shaded.items():
             row[f"relit{lookups}_over_mc"] = _percentiles(image[mask], reference[mask])
-            if args.blur > 1:  # each group's pixels boxed among themselves
-                part = sel.copy()
-                part[sel] = mask.numpy()
-                boxed = [_box_mean(x[mask], part, args.blur) for x in (image, reference)]
-                row[f"relit{lookups}_over_mc_box{args.blur}"] = _percentiles(*boxed)
+            if boxed_reference is not None:
+                row[f"relit{lookups}_over_mc_box{args.blur}"] = _percentiles(_box_mean(image[mask], part, args.blur), boxed_reference)
         rows.append(row)
     return {"asset": args.asset, "view": args.view, "hdri": light, "samples": args.samples, "rows": rows}
 
