@@ -44,9 +44,10 @@ def fitter_factory(capture: Any, config: FitConfig, fast_geometry: bool = False)
     grids), its progress reported as geometry snapshots (negative steps)."""
 
     def make(on_progress, cancel, pause):
-        from models.fit_geometry import geometry_snapshot, reconstruct_for_fit
+        from models.fit_geometry import fit_config_for_geometry, geometry_snapshot, reconstruct_for_fit
         from models.fitter import Fitter, views_from_capture
 
+        fit_config = config
         source = capture
         if config.downscale != getattr(capture, "downscale", 1):
             # As `main.py fit`: the capture is read at the fit's photo size.
@@ -59,8 +60,9 @@ def fitter_factory(capture: Any, config: FitConfig, fast_geometry: bool = False)
                                        lambda p: on_progress(geometry_snapshot(p)), cancel.is_set)
             if cancel.is_set():
                 raise RelitError(source.root, "fit cancelled while reconstructing the geometry")
-        views = views_from_capture(source, config)
-        return Fitter(views, mesh, config, on_progress=on_progress, cancel_event=cancel, pause_event=pause)
+            fit_config = fit_config_for_geometry(config, fast_geometry)
+        views = views_from_capture(source, fit_config)
+        return Fitter(views, mesh, fit_config, on_progress=on_progress, cancel_event=cancel, pause_event=pause)
 
     return make
 

@@ -222,12 +222,17 @@ class Viewport(QOpenGLWidget):
         final picture: full resolution rather than the interactive preview,
         with the current environment (waiting for its prefiltering)."""
         if refined:
-            self._refine.stop()
-            self.render_scale = 1.0
-            self._finish_environment()
-            self._finish_visibility()
-            self._finish_bounce()
+            self.finish_refinement()
         return self.grabFramebuffer()
+
+    def finish_refinement(self) -> None:
+        """Make the next paint the final picture (see `grab_image`) without
+        painting it: for a grab of the whole window, which paints it anyway."""
+        self._refine.stop()
+        self.render_scale = 1.0
+        self._finish_environment()
+        self._finish_visibility()
+        self._finish_bounce()
 
     def pick_surface(self, x: float, y: float) -> SurfaceHit | None:
         """The shown mesh's surface under widget position (x, y): world

@@ -247,10 +247,10 @@ class Fitter:
         mesh = ensure_uv(self.source_mesh, resolution=max(cfg.texture_resolution, 256))
         if mesh.ao is None:
             from models.mesh_subdivide import subdivide_for_ao
-            from renderer.ao import bake_vertex_ao
+            from renderer.ao import cached_vertex_ao
 
             mesh = subdivide_for_ao(mesh, cfg.ao_max_edge, cfg.ao_max_faces)
-            mesh = mesh.with_ao(bake_vertex_ao(mesh, samples=cfg.ao_rays, seed=cfg.seed))
+            mesh = mesh.with_ao(cached_vertex_ao(mesh, samples=cfg.ao_rays, seed=cfg.seed))
         self.mesh = mesh
         self.uv_mask = uv_coverage_mask(mesh, cfg.texture_resolution)
         self.hdr = self._loss_is_hdr()

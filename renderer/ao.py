@@ -21,6 +21,7 @@ import numpy as np
 
 from models.lighting import PunctualLight
 from models.mesh import Mesh
+from renderer.bake_cache import BakeCache, geometry_key
 from renderer.raycast import RayCaster, ray_caster
 
 _RAYS_PER_CALL = 1 << 21  # bounds the temporary ray arrays (~100 MB)
@@ -55,6 +56,20 @@ def bake_vertex_ao(
     num = np.bincount(owners, weights=weight * ao * seen, minlength=len(mesh.vertices))
     den = np.bincount(owners, weights=weight * seen, minlength=len(mesh.vertices))
     return np.where(den > 0, num / np.maximum(den, 1e-30), 0.0).astype(np.float32)
+
+
+CACHED_AO = 8
+"""AO bakes kept by geometry and settings (a few floats per vertex each):
+every fit of a scene (each metallic start, each fit again) reuses its mesh's."""
+_AO_CACHE: BakeCache[np.ndarray] = BakeCache(CACHED_AO)
+
+
+def cached_vertex_ao(mesh: Mesh, samples: int = 64, seed: int = 0) -> np.ndarray:
+    """`bake_vertex_ao(mesh, samples, seed=seed)`, baked once per geometry
+    and settings (renderer/bake_cache.py); a copy, so callers may keep or
+    change theirs."""
+    key = geometry_key(mesh, samples, seed)
+    return _AO_CACHE.get(key, lambda: bake_vertex_ao(mesh, samples=samples, seed=seed)).copy()
 
 
 def inset_points(mesh: Mesh, inset: float = 0.6) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -27,9 +27,7 @@ does; the GL/torch parity test renders a torus with them.
 
 from __future__ import annotations
 
-import hashlib
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -40,7 +38,8 @@ from torch import Tensor
 
 from models.cores import usable_cores
 from models.mesh import Mesh
-from renderer.ao import _default_offset, _unit, inset_points
+from renderer.ao import _default_offset, inset_points
+from renderer.bake_cache import BakeCache, geometry_key
 from renderer.raycast import HAVE_EMBREE, ray_caster
 
 if TYPE_CHECKING:
@@ -67,14 +66,18 @@ def octahedral_encode(dirs: Tensor) -> Tensor:
 
 
 def octahedral_decode(uv: np.ndarray) -> np.ndarray:
-    """Octahedral map coordinates (...,2) in [0,1] -> unit directions (...,3)."""
-    f = np.asarray(uv, np.float64) * 2.0 - 1.0
+    """Octahedral map coordinates (...,2) in [0,1] -> unit directions (...,3),
+    in float32 for float32 coordinates (the bake decodes millions of rays),
+    float64 otherwise."""
+    uv = np.asarray(uv)
+    f = uv.astype(np.float32 if uv.dtype == np.float32 else np.float64, copy=False) * 2.0 - 1.0
     x, y = f[..., 0], f[..., 1]
     z = 1.0 - np.abs(x) - np.abs(y)
     fold = np.clip(-z, 0.0, None)
-    x = x - np.where(x >= 0.0, 1.0, -1.0) * fold
-    y = y - np.where(y >= 0.0, 1.0, -1.0) * fold
-    return _unit(np.stack([x, y, z], -1))
+    x = x - np.where(x >= 0.0, fold, -fold)
+    y = y - np.where(y >= 0.0, fold, -fold)
+    d = np.stack([x, y, z], -1)
+    return d / np.maximum(np.sqrt(np.einsum("...i,...i->...", d, d))[..., None], 1e-30)
 
 
 def bake_vertex_visibility(
@@ -157,9 +160,9 @@ def _trace(
     def chunk(start: int) -> None:
         sl = slice(start, start + per)
         p, nrm = points[sl], normals[sl]
-        jitter = np.random.default_rng([seed, start]).random((len(p), len(cells), 2))
+        jitter = np.random.default_rng([seed, start]).random((len(p), len(cells), 2)).astype(np.float32)
         traced = (nrm @ centres.T) >= BELOW_HORIZON  # (k, cells)
-        dirs = octahedral_decode((cells[None] + jitter) / res)[traced]
+        dirs = octahedral_decode((cells[None].astype(np.float32) + jitter)[traced] / np.float32(res))
         hits = caster.intersect(np.repeat(p + eps * nrm, traced.sum(1), axis=0), dirs, exact=False)
         escaped = np.zeros(traced.shape)
         escaped[traced] = ~hits.hit
@@ -295,8 +298,7 @@ bilinear 16x16 map), so 8 do not alias as 8 environment lookups did."""
 CACHED_BAKES = 2
 """Bakes kept, newest first, keyed by the mesh's geometry (not the object):
 a scene opened again, or rendered by the next command, finds its bake."""
-_CACHE: OrderedDict[bytes, tuple[np.ndarray, BounceRays]] = OrderedDict()
-_CACHE_LOCK = threading.Lock()
+_CACHE: BakeCache[tuple[np.ndarray, BounceRays]] = BakeCache(CACHED_BAKES)
 
 
 def vertex_visibility(mesh: Mesh) -> np.ndarray | None:
@@ -316,17 +318,7 @@ def vertex_bounce_rays(mesh: Mesh) -> BounceRays | None:
 def _baked(mesh: Mesh) -> tuple[np.ndarray, BounceRays] | None:
     if not HAVE_EMBREE or len(mesh.faces) == 0:
         return None
-    digest = hashlib.blake2b(digest_size=16)
-    for array in (mesh.vertices, mesh.faces, mesh.normals):  # what the bake reads
-        digest.update(np.ascontiguousarray(array).tobytes())
-    key = digest.digest()
-    with _CACHE_LOCK:  # one bake at a time: a second caller of the same mesh waits for the first's
-        if key not in _CACHE:
-            _CACHE[key] = bake_visibility_and_bounces(mesh)
-            while len(_CACHE) > CACHED_BAKES:
-                _CACHE.popitem(last=False)
-        _CACHE.move_to_end(key)
-        return _CACHE[key]
+    return _CACHE.get(geometry_key(mesh), lambda: bake_visibility_and_bounces(mesh))
 
 
 def visibility_tensors(mesh: Mesh, device: torch.device | str) -> tuple[Tensor, Tensor] | None:

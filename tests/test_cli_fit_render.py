@@ -161,6 +161,8 @@ def test_fit_without_mesh_reconstructs_it(tmp_path: Path, capsys) -> None:
     mesh = trimesh.load(out / "scene.glb", force="mesh")
     reference = trimesh.load(SAMPLE / "mesh.obj", force="mesh")
     assert len(mesh.faces) > 100
+    # a preview mesh is baked as it is, not subdivided first (fit_config_for_geometry)
+    assert json.loads((out / "scene.json").read_text())["metadata"]["fit"]["config"]["ao_max_edge"] == 0.0
     # the recovered object spans the real one across and at the top; below
     # the base (never photographed from underneath) it is left uncarved
     (lo, hi), (ref_lo, ref_hi) = mesh.bounds, reference.bounds
@@ -176,10 +178,20 @@ def test_ctrl_c_stops_the_fit_and_keeps_its_state(tmp_path: Path) -> None:
     import sys
     import time
 
+    # Three of the sample's photos around a plain sphere: a convex mesh needs
+    # no specular visibility bake, so the fit starts in seconds.
+    capture = tmp_path / "capture"
+    (capture / "images").mkdir(parents=True)
+    doc = json.loads((SAMPLE / "transforms.json").read_text())
+    doc["frames"] = doc["frames"][:3]
+    for frame in doc["frames"]:
+        (capture / frame["file_path"]).write_bytes((SAMPLE / frame["file_path"]).read_bytes())
+    (capture / "transforms.json").write_text(json.dumps(doc))
+    trimesh.creation.icosphere(3, radius=0.5).export(capture / "mesh.obj")
     out = tmp_path / "scene"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(
-        [sys.executable, str(REPO / "main.py"), "fit", str(SAMPLE), "--out", str(out), "--device", "cpu",
+        [sys.executable, str(REPO / "main.py"), "fit", str(capture), "--out", str(out), "--device", "cpu",
          "--iters", "1000000", "--texture-res", "32", "--downscale", "8", "--max-views", "3", "--threads", "1"],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, cwd=REPO, env=env,
     )

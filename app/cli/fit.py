@@ -82,6 +82,7 @@ def _metallic_starts(text: str) -> tuple[float, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from models.capture import load_capture
+    from models.fit_geometry import fit_config_for_geometry
     from models.fitter import Fitter, json_safe, views_from_capture
     from models.scene_io import save_scene
 
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         _say(args, f"relit fit: {capture.root} ({capture.layout}, {len(capture.views)} views) has no mesh; "
                    "reconstructing it from the photos")
         mesh = reconstruct_mesh(args, capture, config)
+        config = fit_config_for_geometry(config, args.reconstruction == "fast")
     else:
         _say(args, f"relit fit: {capture.root} ({capture.layout}, {len(capture.views)} views), "
                    f"mesh {capture.mesh_path.name}")

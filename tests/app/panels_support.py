@@ -66,10 +66,12 @@ def two_tone_scene() -> Scene:
 
 
 def fast_fit_config(**changes) -> FitConfig:
-    """A fit of the sample capture that takes seconds on a CPU."""
+    """A fit of the sample capture that takes seconds on a CPU (its mesh
+    baked as it is, not subdivided: 4x fewer vertices to bake AO and
+    specular visibility for)."""
     base = FitConfig(
         iterations=6, texture_resolution=32, batch_size=256, max_views=2, downscale=4, ao_rays=4,
-        env_height=4, progress_every=1, preview_size=8, device="cpu",
+        ao_max_edge=0.0, env_height=4, progress_every=1, preview_size=8, device="cpu",
     )
     return base.with_overrides(**changes)
 

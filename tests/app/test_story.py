@@ -57,7 +57,7 @@ class Story:
         painted where they are, as story_NN_<step>.png. (Widget grabs, not a
         grab of the X screen: under Xvfb the screen holds no GL content.)"""
         self.count += 1
-        self.vp.grab_image()
+        self.vp.finish_refinement()  # the window's grab paints the viewport's final picture
         QApplication.processEvents()
         image = self.window.grab()
         if on_top:

@@ -11,7 +11,7 @@ import trimesh
 
 from models.lighting import PunctualLight
 from models.mesh import Mesh
-from renderer.ao import ambient_occlusion, bake_vertex_ao, visibility_to_lights, with_baked_ao
+from renderer.ao import ambient_occlusion, bake_vertex_ao, cached_vertex_ao, visibility_to_lights, with_baked_ao
 
 
 def floor_grid(n: int, size: float = 1.0) -> trimesh.Trimesh:
@@ -80,6 +80,26 @@ def test_matches_the_analytic_disc_occluder() -> None:
     # Tilting the normal away from the disc reveals more sky.
     tilted = ambient_occlusion(mesh, np.zeros((1, 3)), np.array([[1.0, 0, 1.0]]), samples=4096, seed=1)
     assert tilted[0] > ao[0] + 0.05
+
+
+def test_a_mesh_seen_again_reuses_its_ao_bake() -> None:
+    """A new Mesh of the same arrays (each fit builds its own) finds the
+    bake; other geometry or other settings bake afresh."""
+    from renderer import ao as ao_module
+    from renderer.bake_cache import geometry_key
+
+    tm = trimesh.creation.torus(1.0, 0.4)
+    mesh, same = Mesh.from_arrays(tm.vertices, tm.faces), Mesh.from_arrays(tm.vertices.copy(), tm.faces.copy())
+    first = cached_vertex_ao(mesh, samples=16)
+    assert geometry_key(same, 16, 0) in ao_module._AO_CACHE  # found by its arrays, not its object
+    again = cached_vertex_ao(same, samples=16)
+    assert not np.shares_memory(again, first)  # each caller gets its own copy
+    np.testing.assert_array_equal(again, first)
+    np.testing.assert_array_equal(first, bake_vertex_ao(mesh, samples=16))
+    assert geometry_key(mesh, 16, 1) not in ao_module._AO_CACHE
+    assert not np.array_equal(cached_vertex_ao(mesh, samples=16, seed=1), first)
+    moved = Mesh.from_arrays(tm.vertices + 1e-3, tm.faces)
+    assert geometry_key(moved, 16, 0) not in ao_module._AO_CACHE
 
 
 def test_with_baked_ao_keeps_geometry() -> None:
