@@ -56,7 +56,3 @@ class BakeCache(Generic[_T]):
                     self._entries.popitem(last=False)
             self._entries.move_to_end(key)
             return self._entries[key]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
