@@ -167,17 +167,25 @@ def clean(
     keep_largest: bool = True,
     close_holes: bool = True,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The whole cleanup: largest piece, holes closed, decimated, and the
-    first two again in case decimation opened or split anything."""
-    v, f = compact(vertices, faces)
-    for _ in range(2):
-        v, f = remove_degenerate(v, f)
-        if keep_largest:
-            v, f = largest_component(v, f)
-        if close_holes:
-            v, f = fill_holes(v, f)
-        if target_faces > 0 and len(f) > target_faces:
-            v, f = decimate(v, f, target_faces)
-        else:
+    """The whole cleanup: slivers collapsed, largest piece, holes closed,
+    decimated; and the repairs again after each decimation, which can open
+    or pinch the surface, so a repair is always the last step. (A second
+    decimation without one after it left a rare non-watertight mesh.)"""
+    v, f = repair(*compact(vertices, faces), keep_largest, close_holes)
+    for _ in range(2):  # closing holes can put it back over the budget
+        if target_faces <= 0 or len(f) <= target_faces:
             break
+        v, f = repair(*decimate(v, f, target_faces), keep_largest, close_holes)
+    return v, f
+
+
+def repair(
+    vertices: np.ndarray, faces: np.ndarray, keep_largest: bool = True, close_holes: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Slivers collapsed, the largest piece kept, holes closed."""
+    v, f = remove_degenerate(vertices, faces)
+    if keep_largest:
+        v, f = largest_component(v, f)
+    if close_holes:
+        v, f = fill_holes(v, f)
     return v, f
