@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QApplication, QMessageBox, QScrollArea, QWidget
 
@@ -52,14 +52,19 @@ class Story:
         """The viewport's final picture (full resolution, current environment) as uint8 RGB."""
         return to_array(self.vp.grab_image())
 
-    def shot(self, step: str, *on_top: QWidget) -> Path:
+    def shot(self, step: str, *on_top: QWidget) -> np.ndarray:
         """Save the window, with the top-level widgets `on_top` (dialogs)
-        painted where they are, as story_NN_<step>.png. (Widget grabs, not a
-        grab of the X screen: under Xvfb the screen holds no GL content.)"""
+        painted where they are, as story_NN_<step>.png, and return the
+        viewport's part of it: the same pixels as `frame` (on a 24-bit
+        screen), without painting the viewport a second time. (Widget grabs,
+        not a grab of the X screen: under Xvfb the screen holds no GL content.)"""
         self.count += 1
         self.vp.finish_refinement()  # the window's grab paints the viewport's final picture
         QApplication.processEvents()
         image = self.window.grab()
+        dpr = self.vp.devicePixelRatioF()
+        corner, size = self.vp.mapTo(self.window, QPoint(0, 0)) * dpr, self.vp.size() * dpr
+        view = to_array(image.copy(QRect(corner, size)).toImage())
         if on_top:
             painter = QPainter(image)
             origin = self.window.mapToGlobal(QPoint(0, 0))
@@ -69,7 +74,7 @@ class Story:
         path = self.artifacts / f"story_{self.count:02d}_{step}.png"
         assert image.save(str(path)), path
         self.times.append((step, time.monotonic() - self.t0))
-        return path
+        return view
 
     def raise_dock(self, name: str) -> None:
         self.panels.docks[name].raise_()
@@ -119,9 +124,8 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
         window.open_path(SAMPLE_CAPTURE)
     assert session.capture is window.capture and len(window.capture.views) > 0
     assert "sample_capture" in window.windowTitle()
-    opened = story.frame()
+    opened = story.shot("capture_opened")
     assert opened.std() > 10, "the capture's mesh should be on screen"
-    story.shot("capture_opened")
 
     # 2. A short fit, set up with the Fit panel's controls.
     fit, plot = panels.fit, panels.loss.plot
@@ -140,14 +144,16 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
         assert session.fitting and not fit.start_button.isEnabled()
         qtbot.waitUntil(lambda: plot.point_count >= 2 or not runner.running, timeout=60000)
         assert plot.point_count > 0  # points arrive while it runs
-        if runner.running and runner.state == "running":  # pause it there: the picture of a fit under way
+        pausing = runner.running and runner.state == "running"  # pause it there: the picture of a fit under way
+        if pausing:
             with qtbot.waitSignal(session.previewScene, timeout=30000) as paused:  # the viewport shows it
                 qtbot.mouseClick(fit.pause_button, LEFT)
             qtbot.waitUntil(lambda: runner.state == "paused", timeout=30000)
             assert paused.args[0].lighting.environment.name == "recovered"
-            assert changed(opened, story.frame()) > 0.05, "the viewport shows the fit so far"
         plot.flush()
-        story.shot("fit_paused")
+        under_way = story.shot("fit_paused")
+        if pausing:
+            assert changed(opened, under_way) > 0.05, "the viewport shows the fit so far"
         if runner.running:
             assert fit.resume_button.isEnabled()
             qtbot.mouseClick(fit.resume_button, LEFT)
@@ -163,9 +169,8 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
     assert fitted is not None and fitted.material.resolution == (64, 64)
     assert fitted.lighting.environment.name == "recovered" and window.scene is fitted
     story.raise_dock("loss")
-    before_edits = story.frame()
+    before_edits = story.shot("fitted")
     assert before_edits.std() > 10 and changed(opened, before_edits) > 0.05  # the fitted materials show
-    story.shot("fitted")
 
     # 3. Swap the HDRI for a bundled preset, then turn it with Ctrl + drag in the viewport.
     lighting = panels.lighting
@@ -176,9 +181,8 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
     with qtbot.waitSignal(lighting.environmentLoaded, timeout=30000):
         qtbot.mouseClick(lighting.hdri_list.viewport(), LEFT, pos=lighting.hdri_list.visualItemRect(sunset).center())
     assert session.scene.lighting.environment.name == "sunset"
-    swapped = story.frame()
+    swapped = story.shot("hdri_sunset")
     assert changed(before_edits, swapped) > 0.02, "the new HDRI must relight the object"
-    story.shot("hdri_sunset")
     centre = vp.rect().center()
     qtbot.mousePress(vp, LEFT, CTRL, centre)
     for k in range(1, 5):
@@ -186,16 +190,14 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
     qtbot.mouseRelease(vp, LEFT, CTRL, centre + QPoint(vp.width() // 4, 0))
     assert session.scene.lighting.environment.rotation_deg == pytest.approx(90.0, abs=2.0)
     assert lighting.rotation.value() == pytest.approx(session.scene.lighting.environment.rotation_deg)
-    rotated = story.frame()
+    rotated = story.shot("hdri_rotated")
     assert changed(swapped, rotated) > 0.02, "turning the HDRI must move its light"
-    story.shot("hdri_rotated")
 
     # 4. Add a point light, then drag its marker in the viewport.
     qtbot.mouseClick(lighting.add_buttons["point"], LEFT)
     assert [light.kind for light in session.scene.lighting.lights] == ["point"]
-    lit = story.frame()
+    lit = story.shot("light_added")
     assert changed(rotated, lit) > 0.01, "the new light must show"
-    story.shot("light_added")
     qtbot.mouseClick(lighting.move_button, LEFT)
     assert panels.tools.mode == "move_light"
     start = np.array(session.scene.lighting.lights[0].position)
@@ -207,10 +209,9 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
     qtbot.mouseRelease(vp, LEFT, pos=grab + QPoint(-90, 48))
     moved = np.array(session.scene.lighting.lights[0].position)
     assert np.linalg.norm(moved - start) > 0.1
-    dragged = story.frame()
+    dragged = story.shot("light_dragged")
     assert changed(lit, dragged) > 0.005, "moving the light must move its light"
     qtbot.mouseClick(lighting.move_button, LEFT)
-    story.shot("light_dragged")
 
     # 5. A region edit: pick a point on the torus, set its albedo; the sphere keeps its own.
     material = panels.material
@@ -240,15 +241,14 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
     assert mask.mean() < 0.25  # the region, not the object
     np.testing.assert_array_equal(maps.albedo[~mask], maps_before.albedo[~mask])
     assert maps.roughness is maps_before.roughness and maps.metallic is maps_before.metallic
-    albedo_after = story.frame()
+    scroll = material.findChild(QScrollArea)
+    scroll.ensureWidgetVisible(material.region_view)
+    albedo_after = story.shot("region_albedo_view")
     tx, ty = story.device_px(torus_pos)
     sx, sy = story.device_px(sphere_pos)
     assert np.abs(albedo_after[ty, tx].astype(int) - albedo_before[ty, tx]).max() > 40  # the clicked region changed
     assert albedo_after[ty, tx][1] > 150 and albedo_after[ty, tx][0] < 120  # to the green picked
     assert np.abs(albedo_after[sy, sx].astype(int) - albedo_before[sy, sx]).max() <= 1  # the sphere did not
-    scroll = material.findChild(QScrollArea)
-    scroll.ensureWidgetVisible(material.region_view)
-    story.shot("region_albedo_view")
     qtbot.mouseClick(material.pick_button, LEFT)
     material.set_channel("shaded")
     story.shot("region_edited")
@@ -262,9 +262,8 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
         qtbot.keyClick(vp, Qt.Key.Key_Z, CTRL)
     assert session.undo_stack.index() == edits - 5
     assert session.scene is fitted
-    undone = story.frame()
+    undone = story.shot("undone")
     assert np.abs(undone.astype(int) - before_edits).max() <= 1, "undo must restore the exact pixels"
-    story.shot("undone")
     qtbot.keyClick(vp, Qt.Key.Key_Z, CTRL | Qt.KeyboardModifier.ShiftModifier)  # redo the HDRI swap
     assert session.scene.lighting.environment.name == "sunset"
 
@@ -322,9 +321,8 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
         window.open_path(tmp_path / "asset")  # the asset folder reopens as a scene
     assert session.path == tmp_path / "asset" and not session.dirty
     np.testing.assert_allclose(session.scene.material.roughness, scene.material.roughness, atol=1 / 255)
-    reopened = story.frame()
+    reopened = story.shot("asset_reopened")
     assert reopened.std() > 10
-    story.shot("asset_reopened")
 
     # 8. A bad capture folder: an error box naming the file and the problem; the window carries on.
     bad = tmp_path / "bad_capture"
@@ -353,6 +351,5 @@ def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
     qtbot.mouseRelease(vp, LEFT, pos=centre + QPoint(40, 0))
     assert vp.navigator.yaw != yaw
     qtbot.waitUntil(lambda: vp.frames_rendered > frames, timeout=5000)
-    assert changed(reopened, story.frame()) > 0.01
-    story.shot("still_usable")
+    assert changed(reopened, story.shot("still_usable")) > 0.01
     (story.artifacts / "story_times.json").write_text(json.dumps(story.times, indent=1))
