@@ -25,8 +25,12 @@ run: setup
 		$(PY) main.py; \
 	fi
 
+# Two pytest-xdist workers (one torch thread each, tests/conftest.py), whole
+# files per worker: on 2 cores the suite takes about two thirds of a serial run.
+PYTEST_JOBS ?= 2
+
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 setup: system-deps $(STAMP)
 

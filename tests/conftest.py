@@ -13,10 +13,13 @@ ARTIFACTS = REPO / "test-artifacts"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """Two torch threads, split between pytest-xdist's workers when there
+    are several (more threads than cores only makes them wait on each other)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     try:
         import torch
 
-        torch.set_num_threads(min(2, os.cpu_count() or 1))
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1) // workers))
     except ImportError:
         pass
 
