@@ -12,12 +12,14 @@ environment)`; a worker works them out and `ready(mesh, maps)` /
 `bounce_ready(key, bounce)` arrive on the GUI thread. Until then the
 viewport shows AO's guess, and the previous bounce light. Only the newest
 request of each kind matters: one not yet started is dropped when another
-comes.
+comes. Closing stops a running bake within a second (a large mesh's takes
+minutes, and would hold up the program's exit).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -37,11 +39,15 @@ BounceKey = tuple[Mesh, MaterialMaps, Environment]
 """What the bounce light depends on (compared by identity)."""
 
 
-def bake(mesh: Mesh) -> np.ndarray | None:
-    """The maps SceneRenderer.set_visibility takes (None without Embree)."""
-    from renderer.visibility import vertex_visibility
+def bake(mesh: Mesh, cancel: threading.Event | None = None) -> np.ndarray | None:
+    """The maps SceneRenderer.set_visibility takes (None without Embree, or
+    when `cancel` stopped it)."""
+    from renderer.visibility import BakeCancelled, vertex_visibility
 
-    return vertex_visibility(mesh)
+    try:
+        return vertex_visibility(mesh, cancel)
+    except BakeCancelled:
+        return None
 
 
 def light(key: BounceKey) -> tuple[np.ndarray, np.ndarray] | None:
@@ -66,11 +72,12 @@ class VisibilityBaker(QObject):
         self._executor: ThreadPoolExecutor | None = None
         self._jobs: dict[str, tuple[Any, Future]] = {}  # kind -> (key, future)
         self._closed = False
+        self._stop = threading.Event()  # set on shutdown: a running bake stops
         self._doneOnWorker.connect(self._done)
 
     def request(self, mesh: Mesh) -> None:
         """Bake `mesh`'s maps on the worker (no-op while that mesh is being baked)."""
-        self._submit("maps", mesh, bake)
+        self._submit("maps", mesh, lambda m: bake(m, self._stop))
 
     def request_bounce(self, mesh: Mesh, material: MaterialMaps, environment: Environment) -> None:
         """Work out the light `mesh` sends itself under `material` and
@@ -87,8 +94,10 @@ class VisibilityBaker(QObject):
         return self._wait("bounce", key, timeout_s)
 
     def shutdown(self) -> None:
-        """Drop queued work and let a running job finish (closing)."""
+        """Drop queued work and stop a running bake (closing); a running
+        bounce job, seconds at most, finishes."""
         self._closed = True
+        self._stop.set()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 

@@ -54,6 +54,10 @@ normal) are not traced: no lobe at that point reaches them."""
 _RAYS_PER_CALL = 1 << 20
 
 
+class BakeCancelled(Exception):
+    """A bake stopped by its `cancel` event; nothing of it is kept."""
+
+
 def octahedral_encode(dirs: Tensor) -> Tensor:
     """Unit directions (...,3) -> octahedral map coordinates (...,2) in [0,1]."""
     d = dirs / dirs.abs().sum(-1, keepdim=True).clamp_min(1e-30)
@@ -89,19 +93,28 @@ def bake_vertex_visibility(
 
 
 def bake_visibility_and_bounces(
-    mesh: Mesh, resolution: int = RESOLUTION, seed: int = 0, inset: float = 0.6, threads: int | None = None
+    mesh: Mesh,
+    resolution: int = RESOLUTION,
+    seed: int = 0,
+    inset: float = 0.6,
+    threads: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[np.ndarray, BounceRays]:
     """`bake_vertex_visibility`'s maps and, from the same rays, the ones that
     land on the mesh (renderer/interreflection.py lights them): one ray per
     (vertex, cell) stands for all of its points' rays there, carrying their
-    summed shares (a third as many to light, and memory for one)."""
+    summed shares (a third as many to light, and memory for one).
+
+    `cancel`, once set, stops the bake within one batch of rays (a second
+    or so) with BakeCancelled: a closed window must not keep tracing a large
+    mesh for minutes, nor hold up the program's exit."""
     from renderer.interreflection import BounceRays
 
     if len(mesh.faces) == 0:
         return np.zeros((len(mesh.vertices), resolution, resolution), np.float16), BounceRays.empty()
     points, normals, owners, weight = inset_points(mesh, inset)
     bake = _Bake(len(mesh.vertices), resolution)
-    _trace(mesh, points, normals, owners, weight, bake, seed, threads)
+    _trace(mesh, points, normals, owners, weight, bake, seed, threads, cancel)
     den = np.maximum(bake.den, 1e-30)
     maps = (bake.escaped / den[:, None]).reshape(len(mesh.vertices), resolution, resolution).astype(np.float16)
     landed = np.flatnonzero(bake.share > 0.0)
@@ -147,9 +160,11 @@ def _trace(
     bake: _Bake,
     seed: int,
     threads: int | None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Trace one jittered ray per cell from every point (those of cells well
-    below its horizon are not traced) and add them into `bake`."""
+    below its horizon are not traced) and add them into `bake`; BakeCancelled
+    once `cancel` is set."""
     res = bake.resolution
     cells = _cells(res)
     centres = cell_centres(res)
@@ -158,6 +173,8 @@ def _trace(
     per = max(1, _RAYS_PER_CALL // len(cells))
 
     def chunk(start: int) -> None:
+        if cancel is not None and cancel.is_set():
+            raise BakeCancelled
         sl = slice(start, start + per)
         p, nrm = points[sl], normals[sl]
         jitter = np.random.default_rng([seed, start]).random((len(p), len(cells), 2)).astype(np.float32)
@@ -301,11 +318,12 @@ a scene opened again, or rendered by the next command, finds its bake."""
 _CACHE: BakeCache[tuple[np.ndarray, BounceRays]] = BakeCache(CACHED_BAKES)
 
 
-def vertex_visibility(mesh: Mesh) -> np.ndarray | None:
+def vertex_visibility(mesh: Mesh, cancel: threading.Event | None = None) -> np.ndarray | None:
     """`bake_vertex_visibility(mesh)`, baked on first use and kept for the
     next CACHED_BAKES meshes; None without Embree (trimesh's engine would take
-    minutes), so shading falls back to the AO-based specular occlusion."""
-    baked = _baked(mesh)
+    minutes), so shading falls back to the AO-based specular occlusion.
+    BakeCancelled once `cancel` is set (see `bake_visibility_and_bounces`)."""
+    baked = _baked(mesh, cancel)
     return None if baked is None else baked[0]
 
 
@@ -315,10 +333,10 @@ def vertex_bounce_rays(mesh: Mesh) -> BounceRays | None:
     return None if baked is None else baked[1]
 
 
-def _baked(mesh: Mesh) -> tuple[np.ndarray, BounceRays] | None:
+def _baked(mesh: Mesh, cancel: threading.Event | None = None) -> tuple[np.ndarray, BounceRays] | None:
     if not HAVE_EMBREE or len(mesh.faces) == 0:
         return None
-    return _CACHE.get(geometry_key(mesh), lambda: bake_visibility_and_bounces(mesh))
+    return _CACHE.get(geometry_key(mesh), lambda: bake_visibility_and_bounces(mesh, cancel=cancel))
 
 
 def visibility_tensors(mesh: Mesh, device: torch.device | str) -> tuple[Tensor, Tensor] | None:

@@ -349,6 +349,31 @@ def test_paints_after_a_standalone_context_on_the_same_thread(qtbot) -> None:
     assert to_array(vp.grab_image()).mean() > 10
 
 
+def test_closing_stops_a_running_visibility_bake(qtbot) -> None:
+    """The window's shutdown stops a bake under way (a large mesh's takes
+    minutes, and Python waits for its worker before the program exits):
+    the bake returns nothing and `ready` never comes."""
+    import trimesh
+
+    from app.visibility_baker import VisibilityBaker
+    from renderer.raycast import HAVE_EMBREE
+
+    if not HAVE_EMBREE:
+        pytest.skip("no Embree: specular visibility maps are not baked")
+    sphere = trimesh.creation.icosphere(4)  # 5120 faces: seconds of tracing
+    mesh = Mesh.from_arrays(sphere.vertices * 1.375, sphere.faces)  # geometry no other test bakes
+    baker = VisibilityBaker()
+    ready = []
+    baker.ready.connect(lambda *args: ready.append(args))
+    baker.request(mesh)
+    future = baker._jobs["maps"][1]
+    qtbot.waitUntil(future.running, timeout=10000)
+    baker.shutdown()
+    assert future.result(timeout=120) is None, "the bake ran to its end"
+    qtbot.wait(50)
+    assert ready == []
+
+
 def test_specular_visibility_is_baked_off_the_gui_thread_and_then_shown(
     viewport: Viewport, qtbot, monkeypatch, artifacts: Path
 ) -> None:
@@ -366,7 +391,7 @@ def test_specular_visibility_is_baked_off_the_gui_thread_and_then_shown(
     if not HAVE_EMBREE:
         pytest.skip("no Embree: specular visibility maps are not baked")
     real, real_light = baker_module.bake, baker_module.light
-    monkeypatch.setattr(baker_module, "bake", lambda mesh: (time.sleep(1.0), real(mesh))[1])
+    monkeypatch.setattr(baker_module, "bake", lambda mesh, cancel=None: (time.sleep(1.0), real(mesh, cancel))[1])
     monkeypatch.setattr(baker_module, "light", lambda key: (time.sleep(1.0), real_light(key))[1])
     mesh = torus()
     viewport.set_material(MaterialMaps.constant(8, albedo=(0.9, 0.9, 0.9), roughness=0.15, metallic=1.0))

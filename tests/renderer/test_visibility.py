@@ -4,6 +4,7 @@ glossy metal that mirrors the wall instead of the sky."""
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -172,3 +173,20 @@ def test_the_floor_beside_the_wall_gets_the_wall_s_light_as_irradiance(lit_floor
     lit = shade(SurfaceSample(torch.zeros(1, 3), up, view, ao, near), diffuse, env)["diffuse"][0, 0]
     unlit = shade(SurfaceSample(torch.zeros(1, 3), up, view, ao, near.with_bounce(None)), diffuse, env)["diffuse"][0, 0]
     assert float(lit) > 1.3 * float(unlit)
+
+
+def test_a_cancelled_bake_stops_and_leaves_nothing_cached(floor_and_wall: Mesh) -> None:
+    """A bake whose `cancel` is set raises BakeCancelled and caches nothing:
+    the next request of the same geometry bakes it in full."""
+    from renderer.bake_cache import geometry_key
+    from renderer.visibility import _CACHE, BakeCancelled
+
+    mesh = Mesh.from_arrays(floor_and_wall.vertices * 1.25, floor_and_wall.faces)  # geometry no other test bakes
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(BakeCancelled):
+        vertex_visibility(mesh, stop)
+    assert geometry_key(mesh) not in _CACHE
+    maps = vertex_visibility(mesh, threading.Event())
+    assert maps is not None and maps.shape == (len(mesh.vertices), RESOLUTION, RESOLUTION)
+    assert geometry_key(mesh) in _CACHE
