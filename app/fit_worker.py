@@ -9,7 +9,9 @@ that finished) per-photo errors.
 
 Pause, resume and cancel set the Fitter's threading.Events directly from the
 GUI thread (`FitRunner.pause()` ...): a queued signal would wait behind the
-busy worker. A cancelled fit still delivers its last state as the result.
+busy worker. A cancelled fit still delivers its last state as the result;
+one cancelled during the set-up's visibility bake (minutes on a large mesh)
+stops there and delivers None: nothing was fitted.
 
 `FitRunner` is the GUI-side handle: start / pause / resume / cancel, and the
 worker's signals relayed on the GUI thread.
@@ -74,7 +76,7 @@ class FitWorker(QObject):
     viewsReady = Signal(object)  # tuple of models.fitter.FitView (the decoded photos)
     snapshots = Signal(object)  # tuple[FitProgress, ...], oldest first
     sceneUpdated = Signal(object)  # Scene: the fit so far (throttled)
-    result = Signal(object, str)  # final Scene, "finished" | "cancelled"
+    result = Signal(object, str)  # final Scene (None: cancelled before its first step), "finished" | "cancelled"
     viewErrors = Signal(object)  # tuple[models.view_errors.ViewError, ...]
     failed = Signal(str)
     done = Signal()  # always last
@@ -116,7 +118,13 @@ class FitWorker(QObject):
         self.fitter = fitter
         self.viewsReady.emit(tuple(fitter.views))
         self.message.emit("Preparing (UVs, occlusion, G-buffers)…")
-        fitter.setup()
+        from renderer.visibility import BakeCancelled
+
+        try:
+            fitter.setup()
+        except BakeCancelled:  # cancelled while baking: nothing fitted, the document stays as it was
+            self.result.emit(None, "cancelled")
+            return
         self._last_scene = time.monotonic()
         scene = fitter.run()
         self._flush()

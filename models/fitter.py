@@ -234,7 +234,10 @@ class Fitter:
 
     def setup(self) -> None:
         """Decode-free preparation (views are already decoded): UVs, AO,
-        G-buffers, the sample table, parameters and optimiser. Idempotent."""
+        G-buffers, the sample table, parameters and optimiser. Idempotent.
+        A cancel() during the specular visibility bake (the long part on a
+        large mesh) raises renderer.visibility.BakeCancelled; nothing is set
+        up then, and setup() can run again once `cancel_event` is cleared."""
         if self._ready:
             return
         start = time.perf_counter()
@@ -283,7 +286,7 @@ class Fitter:
         ao = self.mesh.ao
         if ao is not None and float(np.min(ao[np.unique(self.mesh.faces)], initial=1.0)) > 0.9:
             return None  # (vertices of no face read AO 0: they say nothing)
-        tensors = visibility_tensors(self.mesh, self.device)
+        tensors = visibility_tensors(self.mesh, self.device, self.cancel_event)
         if tensors is None:
             return None
         maps, faces = tensors

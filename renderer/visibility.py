@@ -201,7 +201,11 @@ def _trace(
 
     workers = threads or usable_cores()
     with ThreadPoolExecutor(max(1, workers)) as pool:  # Embree releases the GIL
-        list(pool.map(chunk, range(0, len(points), per)))
+        try:
+            list(pool.map(chunk, range(0, len(points), per)))
+        except BaseException:  # cancelled, Ctrl+C or a failure: the batches not started are dropped
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
 
 
 def _cells(resolution: int) -> np.ndarray:
@@ -339,10 +343,13 @@ def _baked(mesh: Mesh, cancel: threading.Event | None = None) -> tuple[np.ndarra
     return _CACHE.get(geometry_key(mesh), lambda: bake_visibility_and_bounces(mesh, cancel=cancel))
 
 
-def visibility_tensors(mesh: Mesh, device: torch.device | str) -> tuple[Tensor, Tensor] | None:
+def visibility_tensors(
+    mesh: Mesh, device: torch.device | str, cancel: threading.Event | None = None
+) -> tuple[Tensor, Tensor] | None:
     """The mesh's maps (V,R,R) and faces (F,3) int64 on `device`, what
-    `SpecularVisibility.at` reads; None where `vertex_visibility` is None."""
-    baked = vertex_visibility(mesh)
+    `SpecularVisibility.at` reads; None where `vertex_visibility` is None
+    (BakeCancelled as there)."""
+    baked = vertex_visibility(mesh, cancel)
     if baked is None:
         return None
     return torch.as_tensor(baked, device=device), torch.as_tensor(mesh.faces.astype(np.int64), device=device)

@@ -337,12 +337,16 @@ class FitPanel(QWidget):
         self._update_buttons()
 
     def _on_result(self, scene: object, state: str) -> None:
+        """The fit's Scene (None: cancelled before its first step)."""
         step = self.last_progress.step if self.last_progress else 0
         text = "Fit" if state == "finished" else f"Fit (cancelled at step {step})"
         self.session.end_fit(scene, text)
         if state == "finished":
             self.progress_bar.setValue(1000)
-        self.progress_bar.setFormat("Done" if state == "finished" else f"Cancelled at step {step} · state kept")
+        if scene is None:
+            self.progress_bar.setFormat("Cancelled while preparing · nothing changed")
+        else:
+            self.progress_bar.setFormat("Done" if state == "finished" else f"Cancelled at step {step} · state kept")
         self.status_label.setText(self.progress_bar.format())
         self.statusText.emit(f"Fit {'done' if state == 'finished' else 'cancelled'} at step {step}")
 

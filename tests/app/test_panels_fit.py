@@ -77,6 +77,35 @@ def test_worker_runs_a_short_fit_and_the_plot_gains_points(qtbot, qapp, artifact
     session.close()
 
 
+def test_a_fit_cancelled_while_it_prepares_stops_there(panels, qtbot) -> None:
+    """Cancel while the fit bakes its specular visibility (minutes on a large
+    mesh, and a closing window waits for the fit): the bake stops, the fit
+    ends with nothing fitted, and the panel says so; the document stays."""
+    from models.fitter import Fitter
+    from renderer.raycast import HAVE_EMBREE
+    from tests.models.test_fitter import ball_on_floor, small_config
+
+    if not HAVE_EMBREE:
+        pytest.skip("no Embree: no visibility bake to stop")
+    mesh, views = ball_on_floor(1.0625)
+
+    def make(on_progress, cancel, pause) -> Fitter:
+        fitter = Fitter(views, mesh, small_config(iterations=2, specular_visibility=True),
+                        on_progress=on_progress, cancel_event=cancel, pause_event=pause)
+        cancel.set()  # the user cancels while it prepares (FitRunner.cancel sets this event)
+        return fitter
+
+    results = []
+    panels.runner.result.connect(lambda scene, state: results.append((scene, state)))
+    before = panels.session.scene
+    with qtbot.waitSignal(panels.runner.stopped, timeout=60000):
+        panels.session.begin_fit()
+        panels.runner.start(make, score_views=False)
+    assert results == [(None, "cancelled")]
+    assert panels.session.scene is before and not panels.session.fitting
+    assert "Cancelled while preparing" in panels.fit.progress_bar.format()
+
+
 def test_pause_resume_cancel_from_the_panel_keeps_state(panels, qtbot, artifacts: Path) -> None:
     window = panels.sync.window
     fit, runner, session = panels.fit, panels.runner, panels.session

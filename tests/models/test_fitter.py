@@ -328,6 +328,43 @@ def test_reference_render_furnace_and_alpha() -> None:
     assert edge.any()  # anti-aliased silhouette
 
 
+def ball_on_floor(scale: float = 1.0) -> tuple[Mesh, list[FitView]]:
+    """A sphere standing on a floor (concave where they meet), and three
+    small photos of it; `scale` gives it geometry of its own (bakes are
+    cached by geometry)."""
+    ball = latlong_sphere(12, 24, 0.5)
+    xs = np.linspace(-1.5, 1.5, 9)
+    x, z = np.meshgrid(xs, xs)
+    floor_v = np.stack([x.ravel(), np.full(x.size, -0.5), z.ravel()], 1)
+    i = np.arange(8)[:, None] * 9 + np.arange(8)[None, :]
+    floor_f = np.concatenate([np.stack([i, i + 9, i + 10], -1).reshape(-1, 3), np.stack([i, i + 10, i + 1], -1).reshape(-1, 3)])
+    mesh = Mesh.from_arrays(scale * np.concatenate([ball.vertices, floor_v]),
+                            np.concatenate([ball.faces, floor_f + len(ball.vertices)]))
+    scene = Scene(mesh, MaterialMaps.constant(8), Lighting(Environment(sky_environment(16), name="sky")))
+    return mesh, render_views(scene, 3, 32)
+
+
+def test_a_cancel_during_the_visibility_bake_stops_the_set_up() -> None:
+    """cancel() while the set-up bakes the specular visibility (minutes on a
+    large mesh) stops the bake: setup() raises and sets nothing up, and runs
+    in full once the cancel is cleared."""
+    from renderer.raycast import HAVE_EMBREE
+    from renderer.visibility import BakeCancelled
+
+    if not HAVE_EMBREE:
+        pytest.skip("no Embree: no visibility bake to stop")
+    mesh, views = ball_on_floor(1.125)
+    fitter = Fitter(views, mesh, small_config(iterations=2, specular_visibility=True))
+    fitter.cancel()
+    with pytest.raises(BakeCancelled):
+        fitter.setup()
+    fitter.cancel_event.clear()
+    fitter.setup()
+    assert fitter.specular_open is not None
+    fitter.run()
+    assert fitter.step_count == 2
+
+
 def test_specular_visibility_is_tabled_for_concave_scenes_only(sphere_views) -> None:
     """A sphere standing on a floor: floor pixels whose glossy reflection
     meets the sphere have part of their lobe closed (the table says so, and
@@ -339,15 +376,8 @@ def test_specular_visibility_is_tabled_for_concave_scenes_only(sphere_views) -> 
     lone = Fitter(views[:2], gt.mesh, small_config(iterations=2, specular_visibility=True, ao_rays=16))
     lone.setup()
     assert lone.specular_open is None
-    ball = latlong_sphere(12, 24, 0.5)
-    xs = np.linspace(-1.5, 1.5, 9)
-    x, z = np.meshgrid(xs, xs)
-    floor_v = np.stack([x.ravel(), np.full(x.size, -0.5), z.ravel()], 1)
-    i = np.arange(8)[:, None] * 9 + np.arange(8)[None, :]
-    floor_f = np.concatenate([np.stack([i, i + 9, i + 10], -1).reshape(-1, 3), np.stack([i, i + 10, i + 1], -1).reshape(-1, 3)])
-    mesh = Mesh.from_arrays(np.concatenate([ball.vertices, floor_v]), np.concatenate([ball.faces, floor_f + len(ball.vertices)]))
-    scene = Scene(mesh, MaterialMaps.constant(8), Lighting(Environment(sky_environment(16), name="sky")))
-    fitter = Fitter(render_views(scene, 3, 32), mesh, small_config(iterations=3, specular_visibility=True))
+    mesh, views = ball_on_floor()
+    fitter = Fitter(views, mesh, small_config(iterations=3, specular_visibility=True))
     fitter.setup()
     table = fitter.specular_open.float()
     assert table.shape == (fitter.samples.shape[0], 6)
