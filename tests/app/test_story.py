@@ -115,7 +115,7 @@ def story(qtbot, tmp_path: Path, artifacts: Path):
     window.close()
 
 
-@pytest.mark.timeout(900)  # the whole product end to end: 160-300 s on slow 2-core hosts, over the suite's 300 s
+@pytest.mark.timeout(900)  # the whole product end to end: 115-300 s on slow 2-core hosts, near the suite's 300 s
 def test_the_whole_story(story: Story, qtbot, tmp_path: Path) -> None:
     window, panels, session, vp = story.window, story.panels, story.session, story.vp
 
