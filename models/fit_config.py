@@ -108,14 +108,19 @@ class FitConfig:
     """Wall-clock budget in seconds for the steps (None: steps only)."""
     texture_resolution: int = 256
     """Side of the square albedo/roughness/metallic maps."""
-    env_height: int = 32
-    """Rows of the recovered environment map (columns are twice that)."""
+    env_height: int = 64
+    """Rows of the recovered environment map (columns are twice that). 64
+    rather than 32: the mirror-like parts of an object (DamagedHelmet's
+    visor) show reflections a 32-row light cannot hold. 300 s benchmark
+    fits (one thread each, side by side): relight +0.36 dB Avocado, +0.25
+    DamagedHelmet, -0.02 WaterBottle, albedo +0.02-0.08, for 3-10% slower
+    steps (BENCHMARKS.md, fourteenth session)."""
     batch_size: int = 8192
     """Random covered pixels shaded per step."""
     lobe_samples: int = 0
     """Environment lookups per pixel across the specular lobe while fitting
     (renderer/specular_lobe.py; still frames use 32). 0, the classic split
-    sum's single lookup, measured best: on the fit's 32x64 light a few
+    sum's single lookup, measured best: on a 32x64 fitted light a few
     fixed samples alias (8: roughness error 0.50), 16 make a CPU step ~5x
     slower, and few random samples per step bias the fit towards smooth
     surfaces (4: roughness error 0.54); BENCHMARKS.md has the runs."""

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after S seconds of fitting (with no --iters, the budget alone ends the fit)")
     parser.add_argument("--texture-res", type=int, default=None, metavar="R", help="material map size (default 256)")
     parser.add_argument("--env-res", type=int, default=None, metavar="H",
-                        help="rows of the recovered environment map (columns: 2H; default 32)")
+                        help="rows of the recovered environment map (columns: 2H; default 64)")
     parser.add_argument("--batch", type=int, default=None, metavar="N", help="pixels per step (default 8192)")
     parser.add_argument("--downscale", type=int, default=1, metavar="N", help="fit on images shrunk N times")
     parser.add_argument("--max-views", type=int, default=None, metavar="N", help="use at most N views")
