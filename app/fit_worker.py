@@ -10,7 +10,7 @@ that finished) per-photo errors.
 Pause, resume and cancel set the Fitter's threading.Events directly from the
 GUI thread (`FitRunner.pause()` ...): a queued signal would wait behind the
 busy worker. A cancelled fit still delivers its last state as the result;
-one cancelled during the set-up's visibility bake (minutes on a large mesh)
+one cancelled during the set-up's ray-cast bakes (minutes on a large mesh)
 stops there and delivers None: nothing was fitted.
 
 `FitRunner` is the GUI-side handle: start / pause / resume / cancel, and the
@@ -118,7 +118,7 @@ class FitWorker(QObject):
         self.fitter = fitter
         self.viewsReady.emit(tuple(fitter.views))
         self.message.emit("Preparing (UVs, occlusion, G-buffers)…")
-        from renderer.visibility import BakeCancelled
+        from renderer.bake_cache import BakeCancelled
 
         try:
             fitter.setup()

@@ -42,7 +42,8 @@ BounceKey = tuple[Mesh, MaterialMaps, Environment]
 def bake(mesh: Mesh, cancel: threading.Event | None = None) -> np.ndarray | None:
     """The maps SceneRenderer.set_visibility takes (None without Embree, or
     when `cancel` stopped it)."""
-    from renderer.visibility import BakeCancelled, vertex_visibility
+    from renderer.bake_cache import BakeCancelled
+    from renderer.visibility import vertex_visibility
 
     try:
         return vertex_visibility(mesh, cancel)

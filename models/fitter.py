@@ -235,9 +235,10 @@ class Fitter:
     def setup(self) -> None:
         """Decode-free preparation (views are already decoded): UVs, AO,
         G-buffers, the sample table, parameters and optimiser. Idempotent.
-        A cancel() during the specular visibility bake (the long part on a
-        large mesh) raises renderer.visibility.BakeCancelled; nothing is set
-        up then, and setup() can run again once `cancel_event` is cleared."""
+        A cancel() during its ray-cast bakes (AO and specular visibility,
+        the long part on a large mesh) raises renderer.bake_cache.BakeCancelled;
+        nothing is set up then, and setup() can run again once
+        `cancel_event` is cleared."""
         if self._ready:
             return
         start = time.perf_counter()
@@ -253,7 +254,7 @@ class Fitter:
             from renderer.ao import cached_vertex_ao
 
             mesh = subdivide_for_ao(mesh, cfg.ao_max_edge, cfg.ao_max_faces)
-            mesh = mesh.with_ao(cached_vertex_ao(mesh, samples=cfg.ao_rays, seed=cfg.seed))
+            mesh = mesh.with_ao(cached_vertex_ao(mesh, samples=cfg.ao_rays, seed=cfg.seed, cancel=self.cancel_event))
         self.mesh = mesh
         self.uv_mask = uv_coverage_mask(mesh, cfg.texture_resolution)
         self.hdr = self._loss_is_hdr()

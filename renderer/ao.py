@@ -15,13 +15,14 @@ randomly rotated per point), so AO = mean visibility; 1 = unoccluded.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 
 import numpy as np
 
 from models.lighting import PunctualLight
 from models.mesh import Mesh
-from renderer.bake_cache import BakeCache, geometry_key
+from renderer.bake_cache import BakeCache, BakeCancelled, geometry_key
 from renderer.raycast import RayCaster, ray_caster
 
 _RAYS_PER_CALL = 1 << 21  # bounds the temporary ray arrays (~100 MB)
@@ -33,9 +34,11 @@ def bake_vertex_ao(
     max_distance: float | None = None,
     seed: int = 0,
     inset: float = 0.6,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """Ambient occlusion (V,) per vertex, measured *inside* the triangles
-    around it rather than at the vertex itself.
+    around it rather than at the vertex itself (BakeCancelled once `cancel`
+    is set: see `ambient_occlusion`).
 
     Why: a vertex often sits where parts touch or interpenetrate (a cap
     pushed into a bottle, a cage welded to a body); there it reads as fully
@@ -51,7 +54,7 @@ def bake_vertex_ao(
     if len(mesh.faces) == 0:
         return np.ones(len(mesh.vertices), np.float32)
     points, normals, owners, weight = inset_points(mesh, inset)
-    ao = ambient_occlusion(mesh, points, normals, samples, max_distance, seed).astype(np.float64)
+    ao = ambient_occlusion(mesh, points, normals, samples, max_distance, seed, cancel=cancel).astype(np.float64)
     seen = ao > 0.0
     num = np.bincount(owners, weights=weight * ao * seen, minlength=len(mesh.vertices))
     den = np.bincount(owners, weights=weight * seen, minlength=len(mesh.vertices))
@@ -64,12 +67,14 @@ every fit of a scene (each metallic start, each fit again) reuses its mesh's."""
 _AO_CACHE: BakeCache[np.ndarray] = BakeCache(CACHED_AO)
 
 
-def cached_vertex_ao(mesh: Mesh, samples: int = 64, seed: int = 0) -> np.ndarray:
+def cached_vertex_ao(
+    mesh: Mesh, samples: int = 64, seed: int = 0, cancel: threading.Event | None = None
+) -> np.ndarray:
     """`bake_vertex_ao(mesh, samples, seed=seed)`, baked once per geometry
     and settings (renderer/bake_cache.py); a copy, so callers may keep or
-    change theirs."""
+    change theirs. BakeCancelled once `cancel` is set (nothing cached)."""
     key = geometry_key(mesh, samples, seed)
-    return _AO_CACHE.get(key, lambda: bake_vertex_ao(mesh, samples=samples, seed=seed)).copy()
+    return _AO_CACHE.get(key, lambda: bake_vertex_ao(mesh, samples=samples, seed=seed, cancel=cancel)).copy()
 
 
 def inset_points(mesh: Mesh, inset: float = 0.6) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -104,12 +109,14 @@ def ambient_occlusion(
     max_distance: float | None = None,
     seed: int = 0,
     offset: float | None = None,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """Ambient occlusion (N,) float32 at surface points (N,3) with unit
     normals (N,3). Rays start `offset` along the normal (default 1e-4 of the
     mesh's bounding radius) so the surface does not shadow itself. A point
     lying on another part's surface (separate parts that touch) reads as
-    fully occluded on that side."""
+    fully occluded on that side. `cancel`, once set, stops it before the
+    next batch of rays with BakeCancelled (a cancelled fit's set-up)."""
     caster = ray_caster(mesh)
     p = np.asarray(points, np.float64).reshape(-1, 3)
     n = _unit(np.asarray(normals, np.float64).reshape(-1, 3))
@@ -121,6 +128,8 @@ def ambient_occlusion(
     out = np.empty(len(p), np.float32)
     per = max(1, _RAYS_PER_CALL // samples)
     for s in range(0, len(p), per):
+        if cancel is not None and cancel.is_set():
+            raise BakeCancelled
         sl = slice(s, s + per)
         dirs = _cosine_directions(n[sl], (base[None] + shift[sl, None]) % 1.0)  # (k,S,3)
         origins = np.broadcast_to(p[sl, None] + eps * n[sl, None], dirs.shape)

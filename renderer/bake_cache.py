@@ -23,6 +23,11 @@ from models.mesh import Mesh
 _T = TypeVar("_T")
 
 
+class BakeCancelled(Exception):
+    """A bake stopped by its `cancel` event (a closing window, a cancelled
+    fit); nothing of it is kept."""
+
+
 def geometry_key(mesh: Mesh, *settings: Hashable) -> tuple:
     """A key for what a bake of `mesh` reads (vertices, faces, normals) and
     the bake's own `settings` (samples, seed, ...)."""

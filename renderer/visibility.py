@@ -39,7 +39,7 @@ from torch import Tensor
 from models.cores import usable_cores
 from models.mesh import Mesh
 from renderer.ao import _default_offset, inset_points
-from renderer.bake_cache import BakeCache, geometry_key
+from renderer.bake_cache import BakeCache, BakeCancelled, geometry_key
 from renderer.raycast import HAVE_EMBREE, ray_caster
 
 if TYPE_CHECKING:
@@ -52,10 +52,6 @@ BELOW_HORIZON = -0.5
 """Cells whose centre lies this far below a point's horizon (cosine with its
 normal) are not traced: no lobe at that point reaches them."""
 _RAYS_PER_CALL = 1 << 20
-
-
-class BakeCancelled(Exception):
-    """A bake stopped by its `cancel` event; nothing of it is kept."""
 
 
 def octahedral_encode(dirs: Tensor) -> Tensor:

@@ -78,15 +78,13 @@ def test_worker_runs_a_short_fit_and_the_plot_gains_points(qtbot, qapp, artifact
 
 
 def test_a_fit_cancelled_while_it_prepares_stops_there(panels, qtbot) -> None:
-    """Cancel while the fit bakes its specular visibility (minutes on a large
-    mesh, and a closing window waits for the fit): the bake stops, the fit
-    ends with nothing fitted, and the panel says so; the document stays."""
+    """Cancel while the fit bakes AO and its specular visibility (minutes on
+    a large mesh, and a closing window waits for the fit): the bake stops,
+    the fit ends with nothing fitted, and the panel says so; the document
+    stays."""
     from models.fitter import Fitter
-    from renderer.raycast import HAVE_EMBREE
     from tests.models.test_fitter import ball_on_floor, small_config
 
-    if not HAVE_EMBREE:
-        pytest.skip("no Embree: no visibility bake to stop")
     mesh, views = ball_on_floor(1.0625)
 
     def make(on_progress, cancel, pause) -> Fitter:

@@ -344,12 +344,12 @@ def ball_on_floor(scale: float = 1.0) -> tuple[Mesh, list[FitView]]:
     return mesh, render_views(scene, 3, 32)
 
 
-def test_a_cancel_during_the_visibility_bake_stops_the_set_up() -> None:
-    """cancel() while the set-up bakes the specular visibility (minutes on a
-    large mesh) stops the bake: setup() raises and sets nothing up, and runs
-    in full once the cancel is cleared."""
+def test_a_cancel_during_the_bakes_stops_the_set_up() -> None:
+    """cancel() while the set-up bakes AO and the specular visibility
+    (minutes on a large mesh) stops the bake: setup() raises and sets
+    nothing up, and runs in full once the cancel is cleared."""
+    from renderer.bake_cache import BakeCancelled
     from renderer.raycast import HAVE_EMBREE
-    from renderer.visibility import BakeCancelled
 
     if not HAVE_EMBREE:
         pytest.skip("no Embree: no visibility bake to stop")

@@ -102,6 +102,25 @@ def test_a_mesh_seen_again_reuses_its_ao_bake() -> None:
     assert geometry_key(moved, 16, 0) not in ao_module._AO_CACHE
 
 
+def test_a_cancelled_ao_bake_stops_and_leaves_nothing_cached() -> None:
+    """Once its `cancel` event is set, an AO bake raises BakeCancelled and
+    caches nothing: the same geometry is baked in full when asked again."""
+    import threading
+
+    from renderer import ao as ao_module
+    from renderer.bake_cache import BakeCancelled, geometry_key
+
+    tm = trimesh.creation.torus(1.25, 0.5)  # geometry no other test bakes
+    mesh = Mesh.from_arrays(tm.vertices, tm.faces)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(BakeCancelled):
+        cached_vertex_ao(mesh, samples=16, cancel=stop)
+    assert geometry_key(mesh, 16, 0) not in ao_module._AO_CACHE
+    np.testing.assert_array_equal(cached_vertex_ao(mesh, samples=16, cancel=threading.Event()),
+                                  bake_vertex_ao(mesh, samples=16))
+
+
 def test_with_baked_ao_keeps_geometry() -> None:
     tm = trimesh.creation.torus(1.0, 0.4)
     mesh = Mesh.from_arrays(tm.vertices, tm.faces)

@@ -179,7 +179,8 @@ def test_a_cancelled_bake_stops_and_leaves_nothing_cached(floor_and_wall: Mesh) 
     """A bake whose `cancel` is set raises BakeCancelled and caches nothing:
     the next request of the same geometry bakes it in full."""
     from renderer.bake_cache import geometry_key
-    from renderer.visibility import _CACHE, BakeCancelled
+    from renderer.bake_cache import BakeCancelled
+    from renderer.visibility import _CACHE
 
     mesh = Mesh.from_arrays(floor_and_wall.vertices * 1.25, floor_and_wall.faces)  # geometry no other test bakes
     stop = threading.Event()
