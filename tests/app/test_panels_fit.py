@@ -77,7 +77,7 @@ def test_worker_runs_a_short_fit_and_the_plot_gains_points(qtbot, qapp, artifact
     session.close()
 
 
-def test_a_fit_cancelled_while_it_prepares_stops_there(panels, qtbot) -> None:
+def test_a_fit_cancelled_while_it_prepares_stops_there(panels, qtbot, artifacts: Path) -> None:
     """Cancel while the fit bakes AO and its specular visibility (minutes on
     a large mesh, and a closing window waits for the fit): the bake stops,
     the fit ends with nothing fitted, and the panel says so; the document
@@ -102,6 +102,7 @@ def test_a_fit_cancelled_while_it_prepares_stops_there(panels, qtbot) -> None:
     assert results == [(None, "cancelled")]
     assert panels.session.scene is before and not panels.session.fitting
     assert "Cancelled while preparing" in panels.fit.progress_bar.format()
+    shoot(panels.fit, artifacts, "panel_fit_cancelled_preparing")
 
 
 def test_pause_resume_cancel_from_the_panel_keeps_state(panels, qtbot, artifacts: Path) -> None:
