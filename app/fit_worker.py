@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, QThread, Signal, Slot
 from models.errors import RelitError
 from models.fit_config import FitConfig
 from models.fit_progress import FitProgress
+from renderer.bake_cache import BakeCancelled
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,6 @@ class FitWorker(QObject):
         self.fitter = fitter
         self.viewsReady.emit(tuple(fitter.views))
         self.message.emit("Preparing (UVs, occlusion, G-buffers)…")
-        from renderer.bake_cache import BakeCancelled
-
         try:
             fitter.setup()
         except BakeCancelled:  # cancelled while baking: nothing fitted, the document stays as it was

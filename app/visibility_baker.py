@@ -32,6 +32,7 @@ from models.lighting import Environment, Lighting
 from models.material import MaterialMaps
 from models.mesh import Mesh
 from models.scene import Scene
+from renderer.bake_cache import BakeCancelled
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ BounceKey = tuple[Mesh, MaterialMaps, Environment]
 def bake(mesh: Mesh, cancel: threading.Event | None = None) -> np.ndarray | None:
     """The maps SceneRenderer.set_visibility takes (None without Embree, or
     when `cancel` stopped it)."""
-    from renderer.bake_cache import BakeCancelled
     from renderer.visibility import vertex_visibility
 
     try:
