@@ -28,6 +28,7 @@ resumable; progress arrives as immutable FitProgress snapshots.
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -175,12 +176,14 @@ class Fitter:
         self.last_psnr = math.nan
         self.skipped_steps = 0
         # Metallic starts (FitConfig.metallic_trials): which one is running,
-        # where it began, the validation loss of each finished one, the best.
+        # where its schedule began (moved on when the kept one goes on), the
+        # validation loss of each one after its trial, the best so far.
         self.start_index = 0
         self.start_step = 0
         self.start_s = 0.0
         self.start_losses: list[float] = []
         self._best_start: tuple[int, dict[str, Tensor]] | None = None
+        self._best_state: _StartState | None = None  # the rest of the best start's state, to go on with it
         # Per training pixel, worked out at each lobe refresh (FitConfig.lobe_refreshes),
         # float16 (P,3) each: "lobe_ratio" sampled-lobe / single-lookup specular;
         # with one bounce also "bounce_radiance" (over the lobe) and "bounce_irradiance".
@@ -474,7 +477,7 @@ class Fitter:
             t0 = time.perf_counter()
             self.step()
             self.elapsed_s += time.perf_counter() - t0
-            message = self._next_start() if self._start_over() and not self._done() else ""
+            message = self._next_start() if self._trial_over() and not self._done() else ""
             if message or self.step_count % every == 0:
                 self._emit(message)
         self.state = "cancelled" if self.cancel_event.is_set() and not self._done() else "finished"
@@ -497,51 +500,93 @@ class Fitter:
         self.state = "running"
 
     def progress_fraction(self) -> float:
-        """How far the current metallic start is, in [0, 1], by steps or time
-        budget: each start gets an equal share of what the earlier ones left
-        (with one start, how far the fit is)."""
+        """How far the current metallic start is through its schedule, in
+        [0, 1], by steps or time budget. A start's schedule spans what is
+        left of the fit but the trials of the starts after it
+        (FitConfig.start_trial): the share it gets if it is kept. With one
+        start, how far the fit is."""
         cfg = self.config
-        left = len(cfg.metallic_starts) - self.start_index
-        t = (self.step_count - self.start_step) / max((cfg.iterations - self.start_step) / left, 1.0)
+        later = max(len(cfg.metallic_starts) - len(self.start_losses) - 1, 0) * cfg.trial_share
+        t = (self.step_count - self.start_step) / max(cfg.iterations * (1.0 - later) - self.start_step, 1.0)
         if cfg.time_budget_s:
-            t = max(t, (self.elapsed_s - self.start_s) / max((cfg.time_budget_s - self.start_s) / left, 1e-9))
+            seconds = cfg.time_budget_s * (1.0 - later) - self.start_s
+            t = max(t, (self.elapsed_s - self.start_s) / max(seconds, 1e-9))
         return min(1.0, t)
 
-    def _start_over(self) -> bool:
-        """True when the current start has used its share and another follows."""
-        return self.start_index + 1 < len(self.config.metallic_starts) and self.progress_fraction() >= 1.0
+    def _trial_over(self) -> bool:
+        """True when the current start has had its trial and the starts
+        have not been compared yet."""
+        cfg = self.config
+        if len(cfg.metallic_starts) < 2 or len(self.start_losses) >= len(cfg.metallic_starts):
+            return False
+        trial = cfg.trial_share
+        if self.step_count - self.start_step >= trial * cfg.iterations - 1e-9:
+            return True
+        return bool(cfg.time_budget_s) and self.elapsed_s - self.start_s >= trial * cfg.time_budget_s
 
     def _next_start(self) -> str:
-        """Score the start that ended, keep it if it is the best so far, and
-        begin the next one from fresh parameters; returns what to tell the user."""
+        """Score the start whose trial ended and begin the next one from
+        fresh parameters; after the last, go on with the best one. Returns
+        what to tell the user."""
         self._score_start()
-        with self._lock:
-            self.start_index += 1
-            self.start_step, self.start_s = self.step_count, self.elapsed_s
-            self._init_parameters()
         starts = self.config.metallic_starts
-        return f"starting again from metallic {starts[self.start_index]:g} ({self.start_index + 1} of {len(starts)})"
+        if self.start_index + 1 < len(starts):
+            with self._lock:
+                self.start_index += 1
+                self.start_step, self.start_s = self.step_count, self.elapsed_s
+                self._init_parameters()
+            return f"starting again from metallic {starts[self.start_index]:g} ({self.start_index + 1} of {len(starts)})"
+        self._restore_best_start()
+        return f"going on with the start from metallic {starts[self.start_index]:g}, the best of {len(starts)}"
 
     def _score_start(self) -> None:
         loss = self.validation_loss()
         self.start_losses.append(loss)
-        if self._best_start is None or loss < self.start_losses[self._best_start[0]]:
+        margin = 1.0 - self.config.start_margin  # a later start must beat the best so far by this
+        if self._best_start is None or loss < margin * self.start_losses[self._best_start[0]]:
             with self._lock:
                 self._best_start = (self.start_index, {k: v.detach().clone() for k, v in self.params.items()})
                 self._best_refreshed = {k: v.clone() for k, v in self.refreshed.items()}
+                self._best_state = _StartState(
+                    optimizer=copy.deepcopy(self.optimizer.state_dict()),
+                    steps=self.step_count - self.start_step,
+                    seconds=self.elapsed_s - self.start_s,
+                    lobe_refreshed=self._lobe_refreshed,
+                    lobe_age=self.step_count - self._lobe_step,
+                )
 
-    def _keep_best_start(self) -> None:
-        """At the end of a fit with several starts: put the best one's
-        parameters back (each start is scored once)."""
-        if len(self.config.metallic_starts) < 2 or len(self.start_losses) != self.start_index:
-            return
-        self._score_start()
+    def _restore_best_start(self) -> None:
+        """Make the best start's parameters, optimiser state and place in
+        its schedule current (it goes on from where its trial ended), and
+        drop the copies."""
         best, params = self._best_start
-        if best != self.start_index:
-            with self._lock, torch.no_grad():
+        with self._lock, torch.no_grad():
+            if best != self.start_index:
                 for name, value in params.items():
                     self.params[name].copy_(value)
                 self.refreshed = self._best_refreshed
+                state = self._best_state
+                if state is not None:
+                    if state.optimizer is not None:
+                        self.optimizer.load_state_dict(state.optimizer)
+                    else:  # an older checkpoint without it: fresh moments
+                        self.optimizer.state.clear()
+                    self.start_step = self.step_count - state.steps
+                    self.start_s = self.elapsed_s - state.seconds
+                    self._lobe_refreshed = state.lobe_refreshed
+                    self._lobe_step = self.step_count - state.lobe_age
+                self.start_index = best
+            self._best_start = (best, {})
+            self._best_refreshed = {}
+            self._best_state = None
+
+    def _keep_best_start(self) -> None:
+        """At the end of a fit whose last start's trial ran to the end (1 /
+        starts each): score it and put the best one back."""
+        if len(self.config.metallic_starts) < 2 or len(self.start_losses) != self.start_index:
+            return
+        self._score_start()
+        self._restore_best_start()
 
     @property
     def kept_start(self) -> int | None:
@@ -972,6 +1017,8 @@ class Fitter:
         if self._best_start is not None:
             state["best_start"] = torch.tensor([self._best_start[0]], dtype=torch.int64)
             state.update({f"best/{k}": v for k, v in self._best_start[1].items()})
+        if self._best_state is not None:
+            state.update(self._best_state.to_tensors())
         state["lobe"] = torch.tensor([self._lobe_cursor, self._lobe_refreshed, self._lobe_step], dtype=torch.int64)
         for prefix, values in (("refreshed/", self.refreshed), ("best_refreshed/", self._best_refreshed)):
             state.update({prefix + name: value.cpu() for name, value in values.items()})
@@ -984,9 +1031,11 @@ class Fitter:
         self.start_s = float(extra["start_s"][0]) if "start_s" in extra else 0.0
         self.start_losses = [float(x) for x in extra.get("start_losses", torch.zeros(0)).tolist()]
         self._best_start = None
+        self._best_state = None
         if "best_start" in extra:
             best = {k[len("best/"):]: v.to(self.device) for k, v in extra.items() if k.startswith("best/")}
             self._best_start = (int(extra["best_start"][0]), best)
+            self._best_state = _StartState.from_tensors(extra, self.optimizer.state_dict()["param_groups"])
         lobe = extra.get("lobe")
         self._lobe_cursor, self._lobe_refreshed, self._lobe_step = (
             (int(lobe[0]), int(lobe[1]), int(lobe[2])) if lobe is not None else (0, 0, self.start_step)
@@ -995,6 +1044,42 @@ class Fitter:
             {k[len(prefix):]: v.to(self.device) for k, v in extra.items() if k.startswith(prefix)}
             for prefix in ("refreshed/", "best_refreshed/")
         )
+
+
+@dataclass
+class _StartState:
+    """What a metallic start needs besides its parameters to go on where
+    its trial ended: Adam's moments, and its place in its schedule and in
+    the lobe refreshes (as steps / seconds before the trial's end)."""
+
+    optimizer: dict | None
+    steps: int
+    seconds: float
+    lobe_refreshed: int
+    lobe_age: int
+
+    def to_tensors(self) -> dict[str, Tensor]:
+        """For a checkpoint's extra tensors."""
+        out = {"best_progress": torch.tensor([self.steps, self.seconds, self.lobe_refreshed, self.lobe_age], dtype=torch.float64)}
+        for index, moments in (self.optimizer or {}).get("state", {}).items():
+            for name, value in moments.items():
+                out[f"best_adam/{index}/{name}"] = torch.as_tensor(value)
+        return out
+
+    @staticmethod
+    def from_tensors(extra: dict[str, Tensor], param_groups: list[dict]) -> "_StartState | None":
+        """Inverse of `to_tensors` (None: a checkpoint without it)."""
+        progress = extra.get("best_progress")
+        if progress is None or progress.numel() != 4:
+            return None
+        state: dict[int, dict[str, Tensor]] = {}
+        for key, value in extra.items():
+            if key.startswith("best_adam/"):
+                _, index, name = key.split("/", 2)
+                state.setdefault(int(index), {})[name] = value
+        steps, seconds, refreshed, age = progress.tolist()
+        optimizer = {"state": state, "param_groups": copy.deepcopy(param_groups)} if state else None
+        return _StartState(optimizer, int(steps), float(seconds), int(refreshed), int(age))
 
 
 def json_safe(value):

@@ -128,8 +128,8 @@ class FitPanel(QWidget):
         f.addRow("Photo size", self.downscale_spin)
         f.addRow("Pixels per step", self.batch_spin)
         self.starts_combo = QComboBox()
-        self.starts_combo.setToolTip("Each starting metallic is fitted from scratch with an equal share of the "
-                                     "steps and time; the one that matches the photos best is kept")
+        self.starts_combo.setToolTip("Each starting metallic is fitted from scratch for a quarter of the steps "
+                                     "and time; the one that matches the photos best then goes on to the end")
         f.addRow("Starting metallic", self.starts_combo)
         form.addWidget(maps)
 

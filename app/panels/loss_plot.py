@@ -146,14 +146,16 @@ class LossPlot(QWidget):
         self._dirty = True
 
     def _mark_start(self, x: float, start: int) -> None:
-        """The fit began again from another starting metallic after step x:
-        break the curves there and draw a labelled line."""
+        """The fit began again from another starting metallic after step x,
+        or an earlier start, the best, went on there: break the curves there
+        and draw a labelled line."""
+        label = f"start {start + 1}" + (" goes on" if start < self.start else "")
         self.start = start
         self.steps.append(x)
         for series in self.values.values():
             series.append(math.nan)
         self.psnr.append(math.nan)
-        for plot, label in ((self.loss_plot, f"start {start + 1}"), (self.psnr_plot, None)):
+        for plot, label in ((self.loss_plot, label), (self.psnr_plot, None)):
             line = pg.InfiniteLine(pos=x, angle=90, pen=pg.mkPen((200, 200, 200), width=1, style=Qt.PenStyle.DashLine),
                                    label=label, labelOpts={"position": 0.9, "color": (220, 220, 220)})
             plot.addItem(line)

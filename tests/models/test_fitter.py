@@ -162,25 +162,28 @@ def test_pause_and_resume_from_another_thread(sphere_views) -> None:
 
 
 def test_checkpoint_resume_continues_exactly(sphere_views, tmp_path) -> None:
+    """Saved in the second start's trial, resumed: the first start (the
+    better on this dielectric sphere) goes on from its own saved state."""
     gt, views = sphere_views
-    config = small_config(iterations=20)
+    config = small_config(iterations=40, initial_metallic=0.1, metallic_trials=(0.98,))
     straight = Fitter(views, gt.mesh, config)
     straight.run()
+    assert straight.kept_start == 0
 
     first = Fitter(views, gt.mesh, config)
-    first.on_progress = lambda p: first.cancel() if p.step == 10 else None
+    first.on_progress = lambda p: first.cancel() if p.step == 15 else None
     first.run()
-    assert first.step_count == 10 and first.start_index == 1  # the second metallic start has begun
+    assert first.step_count == 15 and first.start_index == 1  # in the second metallic start's trial
     path = tmp_path / "fit.ckpt"
     first.save_checkpoint(path)
     data = torch.load(path, weights_only=True)  # plain tensors and data only
-    assert data["step"] == 10 and {"albedo", "roughness", "metallic", "environment"} <= set(data["params"])
+    assert data["step"] == 15 and {"albedo", "roughness", "metallic", "environment"} <= set(data["params"])
 
     resumed = Fitter(views, gt.mesh, config)
     resumed.load_checkpoint(path)
-    assert resumed.step_count == 10 and resumed.start_index == 1 and resumed.start_losses == first.start_losses
+    assert resumed.step_count == 15 and resumed.start_index == 1 and resumed.start_losses == first.start_losses
     scene = resumed.run()
-    assert resumed.step_count == 20 and resumed.state == "finished"
+    assert resumed.step_count == 40 and resumed.state == "finished" and resumed.start_index == 0
     for name in straight.params:
         assert torch.allclose(resumed.params[name], straight.params[name], atol=1e-6), name
     assert np.allclose(scene.material.albedo, straight.current_scene().material.albedo, atol=1e-6)
@@ -210,7 +213,8 @@ def test_time_budget_and_schedule(sphere_views) -> None:
 def test_metallic_starts_keep_the_one_that_fits_the_photos(sphere_views, starts) -> None:
     """The sphere is dielectric. From metallic 0.98 a short fit cannot leave
     metal (the sigmoid is flat there); from 0.1 it reproduces the photos.
-    Whichever order they run in, the fit ends with the 0.1 start's maps."""
+    Whichever order they run in, after their trials (a quarter of the steps
+    each) the fit goes on with the 0.1 start, where its trial ended."""
     gt, views = sphere_views
     config = small_config(iterations=60, initial_metallic=starts[0], metallic_trials=(starts[1],))
     progress: list[FitProgress] = []
@@ -220,11 +224,43 @@ def test_metallic_starts_keep_the_one_that_fits_the_photos(sphere_views, starts)
     assert len(fitter.start_losses) == 2 and fitter.config.metallic_starts[fitter.kept_start] == 0.1
     by_start = dict(zip(starts, fitter.start_losses))
     assert by_start[0.1] < 0.97 * by_start[0.98], by_start
-    assert fitter.validation_loss() == pytest.approx(by_start[0.1], rel=1e-5)  # those parameters are the ones kept
+    assert fitter.validation_loss() < by_start[0.1]  # it went on from there
     assert float(np.median(scene.material.metallic)) < 0.5
-    assert any("starting again from metallic" in p.message for p in progress)
-    kept = scene.metadata["fit"]["metallic_starts"]
-    assert kept["kept"] == 0.1 and kept["starts"] == list(starts)
+    assert [p.step for p in progress if "starting again from metallic" in p.message] == [15]
+    assert [p.step for p in progress if "going on with the start from metallic 0.1" in p.message] == [30]
+    kept = starts.index(0.1)
+    # Its schedule goes on where the trial left it: no second warm-up.
+    at_trial_end = [p.learning_rate_scale for p in progress if p.start == kept and p.step <= 30][-1]
+    after = [p for p in progress if p.step > 30]
+    assert after and all(p.start == kept for p in after)
+    assert after[0].learning_rate_scale <= at_trial_end + 1e-6 and after[0].learning_rate_scale > 0.5
+    assert fitter.progress_fraction() == 1.0
+    meta = scene.metadata["fit"]["metallic_starts"]
+    assert meta["kept"] == 0.1 and meta["starts"] == list(starts)
+
+
+def test_a_later_start_must_beat_the_first_by_the_margin(sphere_views) -> None:
+    """start_margin: 0.1 fits the dielectric sphere better than 0.98 (above),
+    but not by 99%, so the first start, 0.98, goes on."""
+    gt, views = sphere_views
+    config = small_config(iterations=40, initial_metallic=0.98, metallic_trials=(0.1,), start_margin=0.99)
+    fitter = Fitter(views, gt.mesh, config)
+    fitter.run()
+    assert fitter.start_losses[1] < fitter.start_losses[0] and fitter.kept_start == 0
+    assert fitter.summary()["metallic_starts"]["kept"] == 0.98
+
+
+def test_starts_fitted_to_the_end_each_when_their_trial_is_half(sphere_views) -> None:
+    """start_trial 0.5 with two starts: each gets half the steps and the
+    better is put back at the end (nothing goes on)."""
+    gt, views = sphere_views
+    config = small_config(iterations=40, initial_metallic=0.1, metallic_trials=(0.98,), start_trial=0.5)
+    progress: list[FitProgress] = []
+    fitter = Fitter(views, gt.mesh, config, on_progress=progress.append)
+    fitter.run()
+    assert [p.step for p in progress if "starting again" in p.message] == [20]
+    assert not any("going on" in p.message for p in progress)
+    assert fitter.kept_start == 0 and fitter.validation_loss() == pytest.approx(fitter.start_losses[0], rel=1e-5)
 
 
 def test_one_start_fits_once(sphere_views) -> None:
