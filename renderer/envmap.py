@@ -257,15 +257,27 @@ def _kernel_spectra(
     return tuple(spectra)
 
 
+@functools.lru_cache(maxsize=4)
+def _stacked_spectra(
+    height: int, width: int, alphas: tuple[float | None, ...], dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """`_kernel_spectra` one above the other (M, K*H, H): one product
+    convolves with all K kernels."""
+    return torch.cat(_kernel_spectra(height, width, alphas, dtype, device), dim=1).contiguous()
+
+
 def _convolve(radiance: Tensor, spectrum: Tensor) -> Tensor:
-    """Exact spherical convolution of an equirect (H,W,C) with a zonal kernel
-    given by its longitude spectrum (M, H, H)."""
+    """Exact spherical convolutions (K,H,W,C) of an equirect (H,W,C) with K
+    zonal kernels given by their longitude spectra one above the other
+    (M, K*H, H). One FFT, product and inverse FFT for all K: the fitter
+    prefilters every step, and per kernel the calls cost more than the sums."""
     height, width, channels = radiance.shape
+    count = spectrum.shape[1] // height
     src = torch.fft.rfft(radiance, dim=1)  # (H, M, C) complex
     src = torch.view_as_real(src).permute(1, 0, 2, 3).reshape(spectrum.shape[0], height, 2 * channels)
-    out = torch.bmm(spectrum, src)  # (M, H, 2C)
-    out = out.reshape(-1, height, channels, 2).permute(1, 0, 2, 3).contiguous()
-    result = torch.fft.irfft(torch.view_as_complex(out), n=width, dim=1)
+    out = torch.bmm(spectrum, src)  # (M, K*H, 2C)
+    out = out.reshape(-1, count, height, channels, 2).permute(1, 2, 0, 3, 4).contiguous()
+    result = torch.fft.irfft(torch.view_as_complex(out), n=width, dim=2)
     return result.clamp_min(0.0)
 
 
@@ -281,11 +293,12 @@ def prefilter_torch(
     width = radiance.shape[1] if width is None else width
     base = resample_equirect(radiance, width)
     alphas = tuple(max(r, MIN_ROUGHNESS) ** 2 for r in level_roughness(levels)[1:])
-    spectra = _kernel_spectra(base.shape[0], width, alphas, radiance.dtype, radiance.device)
-    stack = [base] + [_convolve(base, spectrum) for spectrum in spectra]
+    stack = [base[None]]
+    if alphas:
+        stack.append(_convolve(base, _stacked_spectra(base.shape[0], width, alphas, radiance.dtype, radiance.device)))
     irr_src = resample_equirect(radiance, irradiance_width)
-    (irr_spectrum,) = _kernel_spectra(irr_src.shape[0], irradiance_width, (None,), radiance.dtype, radiance.device)
-    return torch.stack(stack), _convolve(irr_src, irr_spectrum)
+    irr_spectrum = _stacked_spectra(irr_src.shape[0], irradiance_width, (None,), radiance.dtype, radiance.device)
+    return torch.cat(stack), _convolve(irr_src, irr_spectrum)[0]
 
 
 def prefilter_environment(

@@ -330,6 +330,30 @@ def test_fit_with_the_sampled_lobe_learns(sphere_views) -> None:
     assert fitter.skipped_steps == 0 and fitter.last_psnr > first + 3
 
 
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_step_with_a_non_finite_gradient_is_skipped(sphere_views, bad) -> None:
+    """One bad gradient element anywhere: the step changes no parameter (and
+    no Adam moment), and the next good step goes on as usual."""
+    gt, views = sphere_views
+    fitter = Fitter(views, gt.mesh, small_config(iterations=3, metallic_trials=()))
+    fitter.step()
+    before = {name: p.detach().clone() for name, p in fitter.params.items()}
+
+    def poison(grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        grad.view(-1)[7] = bad
+        return grad
+
+    handle = fitter.params["roughness"].register_hook(poison)
+    fitter.step()
+    handle.remove()
+    assert fitter.skipped_steps == 1 and fitter.step_count == 2
+    assert all(torch.equal(fitter.params[name], value) for name, value in before.items())
+    fitter.step()
+    assert fitter.skipped_steps == 1 and not torch.equal(fitter.params["albedo"], before["albedo"])
+    assert all(bool(torch.isfinite(p).all()) for p in fitter.params.values())
+
+
 def test_ssim_patches_and_per_image_exposure(sphere_views) -> None:
     gt, views = sphere_views
     config = small_config(iterations=5, per_image_exposure=True)
