@@ -338,6 +338,7 @@ def test_a_step_with_a_non_finite_gradient_is_skipped(sphere_views, bad) -> None
     fitter = Fitter(views, gt.mesh, small_config(iterations=3, metallic_trials=()))
     fitter.step()
     before = {name: p.detach().clone() for name, p in fitter.params.items()}
+    moments = {name: fitter.optimizer.state[p]["exp_avg_sq"].clone() for name, p in fitter.params.items()}
 
     def poison(grad: torch.Tensor) -> torch.Tensor:
         grad = grad.clone()
@@ -349,6 +350,7 @@ def test_a_step_with_a_non_finite_gradient_is_skipped(sphere_views, bad) -> None
     handle.remove()
     assert fitter.skipped_steps == 1 and fitter.step_count == 2
     assert all(torch.equal(fitter.params[name], value) for name, value in before.items())
+    assert all(torch.equal(fitter.optimizer.state[fitter.params[name]]["exp_avg_sq"], m) for name, m in moments.items())
     fitter.step()
     assert fitter.skipped_steps == 1 and not torch.equal(fitter.params["albedo"], before["albedo"])
     assert all(bool(torch.isfinite(p).all()) for p in fitter.params.values())
