@@ -223,7 +223,6 @@ def resample_equirect(radiance: Tensor, width: int) -> Tensor:
     return _sample_equirect_uv(radiance, torch.stack([uu, vv], -1).reshape(-1, 2)).reshape(height, width, -1)
 
 
-@functools.lru_cache(maxsize=4)
 def _kernel_spectra(
     height: int, width: int, alphas: tuple[float | None, ...], dtype: torch.dtype, device: torch.device
 ) -> tuple[Tensor, ...]:
@@ -232,7 +231,8 @@ def _kernel_spectra(
 
     alpha None: the cosine lobe (irradiance); else GGX D(h) * NdotL with
     N = V = R (Karis). Weights include texel solid angles and are divided by
-    their sum per output row. Cached: the fitter calls this every step.
+    their sum per output row. Built once per size (`_stacked_spectra` caches
+    them: the fitter prefilters every step).
     """
     theta = (torch.arange(height, dtype=torch.float64, device=device) + 0.5) * (math.pi / height)
     dphi = torch.arange(width, dtype=torch.float64, device=device) * (2.0 * math.pi / width)
