@@ -61,9 +61,13 @@ class PriorWeights:
     metallic error 0.40; 0.13 without it and starting at 0.3)."""
     env_smoothness: float = 0.002
     """Total variation of the log environment (quiets unseen directions)."""
-    env_saturation: float = 0.1
+    env_saturation: float = 0.03
     """Pull each environment texel's colour towards the map's mean colour
-    (natural light is rarely saturated; the object's colour stays in the albedo)."""
+    (natural light is rarely saturated; the object's colour stays in the albedo).
+    Without it Avocado's light took up the albedo's colour (24.5 dB relit);
+    at 0.1 it held WaterBottle's light away from the photos' (300 s pairs
+    against 0.03: WaterBottle albedo 24.7 -> 26.5 dB, Avocado 27.1 -> 28.5,
+    DamagedHelmet 18.5 -> 18.6; BENCHMARKS.md, seventeenth session)."""
     exposure: float = 0.01
     """Pull of per-image log2 exposures towards 0 (only with per_image_exposure)."""
 
