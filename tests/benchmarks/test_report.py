@@ -3,7 +3,7 @@ the machine description has what the page prints."""
 
 from __future__ import annotations
 
-from benchmarks.machine import PeakMemory, describe_machine, machine_line
+from benchmarks.machine import PeakMemory, current_rss_mib, describe_machine, machine_line
 from benchmarks.report import _replace_block
 
 
@@ -30,4 +30,8 @@ def test_machine_description_and_phase_memory() -> None:
     with mem.phase("alloc"):
         block = bytearray(64 << 20)
         block[::4096] = b"x" * len(block[::4096])
-    assert mem.peaks["alloc"]["rss_peak_mib"] >= mem.peaks["alloc"]["rss_start_mib"] + 32
+        held = current_rss_mib()
+        del block  # a transient: the phase's peak must still hold it
+    # Not `start + 64`: a host that reclaims cold pages (DAMON) can page
+    # others out while the block comes in, so the RSS need not grow.
+    assert mem.peaks["alloc"]["rss_peak_mib"] >= held - 2  # the kernel updates its counters in batches
