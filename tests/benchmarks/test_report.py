@@ -32,6 +32,6 @@ def test_machine_description_and_phase_memory() -> None:
         block[::4096] = b"x" * len(block[::4096])
         held = current_rss_mib()
         del block  # a transient: the phase's peak must still hold it
-    # Not `start + 64`: a host that reclaims cold pages (DAMON) can page
+    # Not `start + 32`: a host that reclaims cold pages (DAMON) can page
     # others out while the block comes in, so the RSS need not grow.
     assert mem.peaks["alloc"]["rss_peak_mib"] >= held - 2  # the kernel updates its counters in batches
