@@ -208,8 +208,7 @@ def cut_nonmanifold(faces: np.ndarray) -> np.ndarray:
     if len(f) == 0:
         return f
     n = int(f.max()) + 1
-    tri = np.sort(f, 1)
-    _, inverse, counts = np.unique(tri[:, 0] * n * n + tri[:, 1] * n + tri[:, 2], return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(np.sort(f, 1), axis=0, return_inverse=True, return_counts=True)
     f = f[counts[inverse.ravel()] == 1]
     directed = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
     undirected = np.sort(directed, 1)
