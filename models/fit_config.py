@@ -42,7 +42,9 @@ class PriorWeights:
 
     albedo_smoothness: float = 0.03
     """Total variation of the albedo map (stochastic: pairs of UVs
-    `smoothness_radius` texels apart)."""
+    `smoothness_radius` texels apart, and an eighth as many pairs across the
+    atlas's seams, one point on each side of a cut edge, so the charts are
+    fitted as one surface)."""
     roughness_smoothness: float = 0.05
     """Total variation of the roughness map."""
     metallic_smoothness: float = 0.05

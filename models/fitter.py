@@ -249,7 +249,7 @@ class Fitter:
         threads = cfg.threads or (1 if self.device.type == "cpu" else None)
         if threads:
             torch.set_num_threads(threads)
-        from models.uv_atlas import ensure_uv, uv_coverage_mask
+        from models.uv_atlas import ensure_uv, seam_edges, uv_coverage_mask
 
         mesh = ensure_uv(self.source_mesh, resolution=max(cfg.texture_resolution, 256))
         if mesh.ao is None:
@@ -260,6 +260,7 @@ class Fitter:
             mesh = mesh.with_ao(cached_vertex_ao(mesh, samples=cfg.ao_rays, seed=cfg.seed, cancel=self.cancel_event))
         self.mesh = mesh
         self.uv_mask = uv_coverage_mask(mesh, cfg.texture_resolution)
+        self.seams = torch.as_tensor(seam_edges(mesh), device=self.device)
         self.hdr = self._loss_is_hdr()
         self._build_samples()
         self.specular_open = self._specular_open_table() if cfg.specular_visibility else None
@@ -828,6 +829,16 @@ class Fitter:
             radius = w.smoothness_radius / self.config.texture_resolution
             uv2 = uv + radius * torch.stack([torch.cos(angle), torch.sin(angle)], 1)
             a2, r2, m2 = self._sample_maps(uv2)
+            if len(self.seams):  # and pairs across the atlas's seams, one point on each side
+                k = max(uv.shape[0] // 8, 1)
+                pick = torch.randint(len(self.seams), (k,), generator=self.generator, device=self.device)
+                t = torch.rand(k, 1, 1, generator=self.generator, device=self.device)
+                ends = self.seams[pick]  # (k, side, endpoint, 2)
+                at = ends[:, :, 0] + t * (ends[:, :, 1] - ends[:, :, 0])  # (k, side, 2)
+                sa, sr, sm = self._sample_maps(at[:, 0])
+                sa2, sr2, sm2 = self._sample_maps(at[:, 1])
+                albedo, roughness, metallic = torch.cat([albedo, sa]), torch.cat([roughness, sr]), torch.cat([metallic, sm])
+                a2, r2, m2 = torch.cat([a2, sa2]), torch.cat([r2, sr2]), torch.cat([m2, sm2])
             if w.albedo_smoothness:
                 out["albedo_smoothness"] = w.albedo_smoothness * pair_smoothness(albedo, a2)
             if w.roughness_smoothness:

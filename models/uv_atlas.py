@@ -119,6 +119,34 @@ def _unmirror(uv: np.ndarray, faces: np.ndarray, chart_of_vertex: np.ndarray, in
     return uv
 
 
+def seam_edges(mesh: Mesh) -> np.ndarray:
+    """(S, 2, 2, 2) float32: for each edge that the atlas cuts (two faces
+    share it in 3D but not in UV), the UVs of its two endpoints on each
+    side: [side][endpoint] -> (u, v), endpoints in the same 3D order.
+
+    The fit's smoothness pairs lie within a chart; pairs along these edges
+    tie the charts together, or a reconstructed mesh's many charts are
+    each fitted on their own and the maps break at every seam."""
+    if mesh.uv is None or len(mesh.faces) == 0:
+        return np.zeros((0, 2, 2, 2), np.float32)
+    _, weld = np.unique(np.round(mesh.vertices.astype(np.float64), 6), axis=0, return_inverse=True)
+    weld = weld.ravel()
+    f = np.asarray(mesh.faces, np.int64)
+    a = np.concatenate([f[:, 0], f[:, 1], f[:, 2]])
+    b = np.concatenate([f[:, 1], f[:, 2], f[:, 0]])
+    flip = weld[a] > weld[b]  # endpoints in welded-id order
+    a, b = np.where(flip, b, a), np.where(flip, a, b)
+    n = int(weld.max()) + 1
+    key = weld[a] * n + weld[b]
+    order = np.argsort(key, kind="stable")
+    key, a, b = key[order], a[order], b[order]
+    pair = np.nonzero(key[1:] == key[:-1])[0]  # consecutive edges on the same 3D edge
+    uv = np.asarray(mesh.uv, np.float32)
+    sides = np.stack([np.stack([uv[a[pair]], uv[b[pair]]], 1), np.stack([uv[a[pair + 1]], uv[b[pair + 1]]], 1)], 1)
+    cut = np.abs(sides[:, 0] - sides[:, 1]).max((1, 2)) > 1e-6
+    return np.ascontiguousarray(sides[cut])
+
+
 def uv_coverage_mask(mesh: Mesh, resolution: int, conservative: bool = True) -> np.ndarray:
     """(R,R) bool: texels the UV triangles cover (row 0 = v near 1).
 

@@ -10,7 +10,7 @@ import torch
 import trimesh
 
 from models.mesh import Mesh
-from models.uv_atlas import dilate, ensure_uv, uv_coverage_mask, uv_texels
+from models.uv_atlas import dilate, ensure_uv, seam_edges, uv_coverage_mask, uv_texels
 
 
 def _areas(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -52,6 +52,29 @@ def test_unwraps_a_torus() -> None:
     # Texel-aligned on the requested texture, with charts filling a fair part of it.
     mask = uv_coverage_mask(out, 256)
     assert mask.shape == (256, 256) and 0.3 < mask.mean() < 0.95
+
+
+def test_seam_edges_pair_the_two_sides_of_each_cut() -> None:
+    # A square in two charts, cut along its diagonal: one seam, its ends
+    # in the same 3D order on both sides.
+    p = np.array([[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 0, 0], [1, 1, 0], [0, 1, 0]], np.float32)
+    uv = np.array([[0.1, 0.1], [0.4, 0.1], [0.4, 0.4], [0.6, 0.6], [0.9, 0.9], [0.6, 0.9]], np.float32)
+    cut = Mesh.from_arrays(p, np.array([[0, 1, 2], [3, 4, 5]]), uv)
+    seams = seam_edges(cut)
+    assert seams.shape == (1, 2, 2, 2)
+    assert np.allclose(sorted(seams[0].tolist()), [[[0.1, 0.1], [0.4, 0.4]], [[0.6, 0.6], [0.9, 0.9]]])
+    # Joined in UV too: no seam.
+    joined = Mesh.from_arrays(p[:3].tolist() + [p[5]], np.array([[0, 1, 2], [0, 2, 3]]), uv[[0, 1, 2, 5]])
+    assert len(seam_edges(joined)) == 0
+    # An unwrapped torus: each side's ends are the same two 3D points.
+    tm = trimesh.creation.torus(1.0, 0.3)
+    out = ensure_uv(Mesh.from_arrays(tm.vertices, tm.faces), 256)
+    seams = seam_edges(out)
+    assert len(seams) > 20
+    where = {tuple(t): out.vertices[i] for i, t in enumerate(out.uv.tolist())}
+    for side_a, side_b in seams[:50].tolist():
+        for end in range(2):
+            assert np.allclose(where[tuple(side_a[end])], where[tuple(side_b[end])], atol=1e-5)
 
 
 def test_unwraps_a_real_asset(shared_data: Path) -> None:
