@@ -301,12 +301,12 @@ def device_section(results: dict) -> str:
 
 
 def _starts_sentence(starts: dict | None) -> str:
-    """' Starting metallic 0.6 / 0.45: photometric loss 0.0158 / 0.0158; kept 0.6.' (FitConfig.metallic_trials)."""
+    """' Starting metallic 0.6 / 0.45: validation loss 0.0158 / 0.0158; kept 0.6.' (FitConfig.metallic_trials)."""
     if not starts or len(starts.get("starts") or []) < 2 or starts.get("kept") is None:
         return ""
     values = " / ".join(f"{m:g}" for m in starts["starts"])
     losses = " / ".join(_f(x, 5) for x in starts["validation_losses"])
-    return f" Starting metallic {values}: photometric loss {losses}; kept {starts['kept']:g}."
+    return f" Starting metallic {values}: validation loss {losses}; kept {starts['kept']:g}."
 
 
 def asset_table(asset: str, r: dict) -> list[str]:

@@ -181,14 +181,18 @@ class FitConfig:
     21.7 dB), while WaterBottle and Avocado did not change (BENCHMARKS.md)."""
     metallic_trials: tuple[float, ...] = (0.45,)
     """Further starting metallic values. `initial_metallic` and these are
-    each fitted from scratch for a trial (`start_trial`), and the one whose
-    rendering matches the photos best (the photometric loss on a fixed set
-    of pixels) goes on to the end; () fits once.
+    each fitted from scratch for a trial (`start_trial`), and the one with
+    the lowest loss on a fixed set of pixels (photometric and priors: the
+    objective the fit minimises) goes on to the end; () fits once.
     Why: from one start a fit can settle in a basin it never leaves. On a
     reconstructed WaterBottle, from 0.6 the rough metal body became a mirror
     under a blurred environment (15.9 dB relit) and from 0.45 it did not
     (25.5 dB, and the better photometric fit), while DamagedHelmet needs 0.6
-    (BENCHMARKS.md)."""
+    (BENCHMARKS.md). The priors are counted because the starts can fit the
+    photos alike: on that WaterBottle, given two threads, 0.6's photometric
+    loss came within 1.4% of 0.45's (the trials' maps relit at 22.5 against
+    26.4 dB), so the margin kept 0.6 (23.2 dB at the end); with the priors
+    0.6's loss was 2.4% higher, and the fit kept 0.45 (27.6 dB)."""
     start_trial: float = 0.25
     """Share of the fit (steps and time) each metallic start gets before the
     starts are compared; the best one then goes on to the end, so it gets

@@ -18,7 +18,8 @@ itself (one bounce) worked out again (`_refresh_lobe_ratio`).
 
 Starts: the steps and time are shared between starting metallic values
 (FitConfig.metallic_trials), each fitted from fresh parameters; at the end
-the one with the lowest photometric loss on a fixed set of pixels is kept.
+the one with the lowest loss (photometric and priors) on a fixed set of
+pixels is kept.
 
 Control: `cancel()` / `pause()` / `resume()` (or the threading.Events given
 to the constructor) are checked between steps; `current_scene()` is valid at
@@ -541,7 +542,7 @@ class Fitter:
         return f"going on with the start from metallic {starts[self.start_index]:g}, the best of {len(starts)}"
 
     def _score_start(self) -> None:
-        loss = self.validation_loss()
+        loss = self.validation_loss(priors=True)
         self.start_losses.append(loss)
         margin = 1.0 - self.config.start_margin  # a later start must beat the best so far by this
         if self._best_start is None or loss < margin * self.start_losses[self._best_start[0]]:
@@ -597,9 +598,12 @@ class Fitter:
             return None
         return self._best_start[0]
 
-    def validation_loss(self) -> float:
-        """The photometric loss (no priors, no SSIM) of the current parameters
-        on a fixed set of pixels: the same pixels every time, so starts compare."""
+    def validation_loss(self, priors: bool = False) -> float:
+        """The photometric loss (no SSIM) of the current parameters on a fixed
+        set of pixels: the same pixels every time, so starts compare. With
+        `priors`, plus the weighted prior terms on those pixels, their pairs
+        drawn alike each time: the objective the fit minimises, which is
+        what the metallic starts are compared on (FitConfig.metallic_trials)."""
         self.setup()
         cfg = self.config
         total = 0.0
@@ -610,7 +614,16 @@ class Fitter:
                 pred_t, target_t = self._to_loss_space(rgb, batch[:, _RGB])
                 terms = photometric_losses(pred_t, target_t, cfg.loss)
                 total += float(sum(terms.values(), torch.zeros((), device=self.device))) * idx.numel()
-        return total / max(self.validation_idx.numel(), 1)
+            total /= max(self.validation_idx.numel(), 1)
+            if priors:
+                uv = self.samples[self.validation_idx, _UV]
+                pairs = torch.Generator(device=self.device)
+                pairs.manual_seed(cfg.seed + 2)
+                terms = self._priors(uv, *self._sample_maps(uv), generator=pairs)
+                if "exposure" in self.params:
+                    terms["exposure"] = cfg.priors.exposure * exposure_anchor(self.params["exposure"])
+                total += sum(float(v) for v in terms.values())
+        return total
 
     def lr_scale(self) -> float:
         """Learning-rate multiplier at the current progress (warm-up, decay)."""
@@ -820,25 +833,39 @@ class Fitter:
         return pred_t, target_t
 
     def _priors(
-        self, uv: Tensor, albedo: Tensor, roughness: Tensor, metallic: Tensor, all_metallic: Tensor
+        self,
+        uv: Tensor,
+        albedo: Tensor,
+        roughness: Tensor,
+        metallic: Tensor,
+        all_metallic: Tensor | None = None,
+        generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:
+        """The weighted prior terms; smoothness pairs start at `uv` (whose
+        maps are `albedo`, `roughness`, `metallic`), drawn with `generator`
+        (default: the fit's); sparsity over `all_metallic` (default: `metallic`)."""
         w = self.config.priors
         out: dict[str, Tensor] = {}
+        generator = self.generator if generator is None else generator
+        all_metallic = metallic if all_metallic is None else all_metallic
         if uv.shape[0] and (w.albedo_smoothness or w.roughness_smoothness or w.metallic_smoothness):
-            angle = torch.rand(uv.shape[0], generator=self.generator, device=self.device) * (2 * math.pi)
+            angle = torch.rand(uv.shape[0], generator=generator, device=self.device) * (2 * math.pi)
             radius = w.smoothness_radius / self.config.texture_resolution
             uv2 = uv + radius * torch.stack([torch.cos(angle), torch.sin(angle)], 1)
-            a2, r2, m2 = self._sample_maps(uv2)
             if len(self.seams):  # and pairs across the atlas's seams, one point on each side
                 k = max(uv.shape[0] // 8, 1)
-                pick = torch.randint(len(self.seams), (k,), generator=self.generator, device=self.device)
-                t = torch.rand(k, 1, 1, generator=self.generator, device=self.device)
+                pick = torch.randint(len(self.seams), (k,), generator=generator, device=self.device)
+                t = torch.rand(k, 1, 1, generator=generator, device=self.device)
                 ends = self.seams[pick]  # (k, side, endpoint, 2)
                 at = ends[:, :, 0] + t * (ends[:, :, 1] - ends[:, :, 0])  # (k, side, 2)
-                sa, sr, sm = self._sample_maps(at[:, 0])
-                sa2, sr2, sm2 = self._sample_maps(at[:, 1])
-                albedo, roughness, metallic = torch.cat([albedo, sa]), torch.cat([roughness, sr]), torch.cat([metallic, sm])
-                a2, r2, m2 = torch.cat([a2, sa2]), torch.cat([r2, sr2]), torch.cat([m2, sm2])
+                # One lookup for the neighbours and both sides of the seams:
+                # the pairs are (uv, side 0) against (uv2, side 1).
+                looked_up = self._sample_maps(torch.cat([uv2, at[:, 0], at[:, 1]]))
+                near, side0, side1 = zip(*(torch.split(x, [uv.shape[0], k, k]) for x in looked_up))
+                albedo, roughness, metallic = (torch.cat(pair) for pair in zip((albedo, roughness, metallic), side0))
+                a2, r2, m2 = (torch.cat(pair) for pair in zip(near, side1))
+            else:
+                a2, r2, m2 = self._sample_maps(uv2)
             if w.albedo_smoothness:
                 out["albedo_smoothness"] = w.albedo_smoothness * pair_smoothness(albedo, a2)
             if w.roughness_smoothness:

@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
         starts = fitter.config.metallic_starts
         scores = ", ".join(f"{m:g}: {loss:.4g}" for m, loss in zip(starts, fitter.start_losses))
         _say(args, f"relit fit: kept the fit from starting metallic {starts[fitter.kept_start]:g} "
-                   f"(photometric loss by start: {scores})")
+                   f"(validation loss, photometric + priors, by start: {scores})")
     _say(args, f"relit fit: wrote {out}")
     return 0
 
