@@ -607,10 +607,13 @@ class Fitter:
         self.setup()
         cfg = self.config
         total = 0.0
+        looked_up: list[tuple[Tensor, Tensor, Tensor]] = []  # the maps at the pixels, for the priors
         with self._lock, torch.no_grad():
             for idx in self.validation_idx.split(4 * cfg.batch_size):
                 batch = self.samples[idx]
-                rgb, _ = self._render(batch, idx)
+                rgb, maps = self._render(batch, idx)
+                if priors:
+                    looked_up.append(maps)
                 pred_t, target_t = self._to_loss_space(rgb, batch[:, _RGB])
                 terms = photometric_losses(pred_t, target_t, cfg.loss)
                 total += float(sum(terms.values(), torch.zeros((), device=self.device))) * idx.numel()
@@ -619,7 +622,7 @@ class Fitter:
                 uv = self.samples[self.validation_idx, _UV]
                 pairs = torch.Generator(device=self.device)
                 pairs.manual_seed(cfg.seed + 2)
-                terms = self._priors(uv, *self._sample_maps(uv), generator=pairs)
+                terms = self._priors(uv, *(torch.cat(m) for m in zip(*looked_up)), generator=pairs)
                 if "exposure" in self.params:
                     terms["exposure"] = cfg.priors.exposure * exposure_anchor(self.params["exposure"])
                 total += sum(float(v) for v in terms.values())
