@@ -12,8 +12,9 @@ environment)`; a worker works them out and `ready(mesh, maps)` /
 `bounce_ready(key, bounce)` arrive on the GUI thread. Until then the
 viewport shows AO's guess, and the previous bounce light. Only the newest
 request of each kind matters: one not yet started is dropped when another
-comes. Closing stops a running bake within a second (a large mesh's takes
-minutes, and would hold up the program's exit).
+comes, and a running one is stopped (within a second; a large mesh's bake
+takes minutes, and the new request would wait for it), as is everything
+when the window closes (it would hold up the program's exit).
 """
 
 from __future__ import annotations
@@ -51,12 +52,16 @@ def bake(mesh: Mesh, cancel: threading.Event | None = None) -> np.ndarray | None
         return None
 
 
-def light(key: BounceKey) -> tuple[np.ndarray, np.ndarray] | None:
-    """The bounce light SceneRenderer.set_bounce takes (None: none)."""
+def light(key: BounceKey, cancel: threading.Event | None = None) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bounce light SceneRenderer.set_bounce takes (None: none, or
+    `cancel` stopped it)."""
     from models.render_scene import scene_bounce
 
     mesh, material, environment = key
-    return scene_bounce(Scene(mesh, material, Lighting(environment)))
+    try:
+        return scene_bounce(Scene(mesh, material, Lighting(environment)), cancel=cancel)
+    except BakeCancelled:
+        return None
 
 
 class VisibilityBaker(QObject):
@@ -71,18 +76,20 @@ class VisibilityBaker(QObject):
     def __init__(self, parent: QObject | None = None):
         super().__init__(parent)
         self._executor: ThreadPoolExecutor | None = None
-        self._jobs: dict[str, tuple[Any, Future]] = {}  # kind -> (key, future)
+        # kind -> (key, future, stop): stop is set when the job is superseded or the window closes
+        self._jobs: dict[str, tuple[Any, Future, threading.Event]] = {}
         self._closed = False
-        self._stop = threading.Event()  # set on shutdown: a running bake stops
         self._doneOnWorker.connect(self._done)
 
     def request(self, mesh: Mesh) -> None:
-        """Bake `mesh`'s maps on the worker (no-op while that mesh is being baked)."""
-        self._submit("maps", mesh, lambda m: bake(m, self._stop))
+        """Bake `mesh`'s maps on the worker (no-op while that mesh is being
+        baked; a bake of another mesh is stopped)."""
+        self._submit("maps", mesh, bake)
 
     def request_bounce(self, mesh: Mesh, material: MaterialMaps, environment: Environment) -> None:
         """Work out the light `mesh` sends itself under `material` and
-        `environment` (no-op while the same is being worked out)."""
+        `environment` (no-op while the same is being worked out; one for
+        anything else is stopped)."""
         self._submit("bounce", (mesh, material, environment), light)
 
     def wait(self, mesh: Mesh, timeout_s: float = 120.0) -> np.ndarray | None:
@@ -95,24 +102,27 @@ class VisibilityBaker(QObject):
         return self._wait("bounce", key, timeout_s)
 
     def shutdown(self) -> None:
-        """Drop queued work and stop a running bake (closing); a running
-        bounce job, seconds at most, finishes."""
+        """Drop queued work and stop the running job (closing)."""
         self._closed = True
-        self._stop.set()
+        for _, future, stop in self._jobs.values():
+            future.cancel()
+            stop.set()
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    def _submit(self, kind: str, key: Any, work: Callable[[Any], Any]) -> None:
+    def _submit(self, kind: str, key: Any, work: Callable[[Any, threading.Event], Any]) -> None:
         job = self._jobs.get(kind)
         if self._closed or (job is not None and _same(job[0], key)):
             return
-        if job is not None:
-            job[1].cancel()  # not started: superseded
+        if job is not None:  # superseded: dropped if not started, else stopped
+            job[1].cancel()
+            job[2].set()
         if self._executor is None:
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="visibility")
-        future = self._executor.submit(work, key)
-        self._jobs[kind] = (key, future)
-        future.add_done_callback(lambda f, k=key: self._finished_on_worker(kind, k, f))
+        stop = threading.Event()
+        future = self._executor.submit(work, key, stop)
+        self._jobs[kind] = (key, future, stop)
+        future.add_done_callback(lambda f, k=key: self._finished_on_worker(kind, k, f, stop))
 
     def _wait(self, kind: str, key: Any, timeout_s: float) -> Any:
         job = self._jobs.get(kind)
@@ -125,8 +135,8 @@ class VisibilityBaker(QObject):
         except Exception:  # noqa: BLE001 - the worker's callback logs it
             return None
 
-    def _finished_on_worker(self, kind: str, key: Any, future: Future) -> None:
-        if future.cancelled() or self._closed:
+    def _finished_on_worker(self, kind: str, key: Any, future: Future, stop: threading.Event) -> None:
+        if future.cancelled() or stop.is_set() or self._closed:
             return
         try:
             result = future.result()

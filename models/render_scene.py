@@ -19,6 +19,7 @@ background is transparent, as RGBA PNG captures store it.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import partial
 from typing import Literal
@@ -171,17 +172,20 @@ class SceneRenderer:
         return (value * env.scale).reshape(camera.height, camera.width, 3)
 
 
-def scene_bounce(scene: Scene, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray] | None:
+def scene_bounce(
+    scene: Scene, device: str | torch.device = "cpu", cancel: threading.Event | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """The light `scene`'s object sends itself (renderer/interreflection.py:
     radiance maps (V,R,R,3) and irradiance (V,3), float32) under its
     material and environment, for the GL renderer; None where its mesh has
-    no visibility maps (no baked AO, no Embree) or nothing lands on it."""
+    no visibility maps (no baked AO, no Embree) or nothing lands on it.
+    Raises renderer.bake_cache.BakeCancelled once `cancel` is set."""
     if scene.mesh is None or scene.mesh.ao is None:
         return None
-    tensors = visibility_tensors(scene.mesh, device)
+    tensors = visibility_tensors(scene.mesh, device, cancel)
     if tensors is None:
         return None
-    bounce = _bounce(scene.mesh, tensors[0], _packed_maps(scene, device), _tables(scene, device))
+    bounce = _bounce(scene.mesh, tensors[0], _packed_maps(scene, device), _tables(scene, device), cancel)
     return None if bounce is None else (bounce[0].cpu().numpy(), bounce[1].cpu().numpy())
 
 
@@ -200,11 +204,13 @@ def _tables(scene: Scene, device: str | torch.device) -> EnvironmentTextures:
     return EnvironmentTextures.from_environment(env, device, levels=6, width=max(width, 8))
 
 
-def _bounce(mesh, maps: Tensor, material: Tensor, tables: EnvironmentTextures) -> tuple[Tensor, Tensor] | None:
+def _bounce(
+    mesh, maps: Tensor, material: Tensor, tables: EnvironmentTextures, cancel: threading.Event | None = None
+) -> tuple[Tensor, Tensor] | None:
     rays = vertex_bounce_rays(mesh)
     if rays is None or len(rays) == 0 or mesh.uv is None:
         return None
-    return bounce_light(rays, mesh, maps, partial(material_at, material), tables)
+    return bounce_light(rays, mesh, maps, partial(material_at, material), tables, cancel=cancel)
 
 
 def material_at(maps: Tensor, uv: Tensor) -> MaterialSample:

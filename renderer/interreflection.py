@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -111,6 +112,7 @@ def bounce_light(
     material_at: MaterialAt,
     env: EnvironmentTextures,
     frame: Tensor | None = None,
+    cancel: threading.Event | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Radiance maps (V,R,R,3) and irradiance / pi (V,3) the object sends its
     vertices (module doc), on maps' device. The irradiance also carries the
@@ -121,7 +123,10 @@ def bounce_light(
     material_at reads the material at the landing points' uv; env the
     environment (its scale is left out);
     frame (3,3) as SpecularVisibility's: the environment's frame to the
-    mesh's (d_mesh = d @ frame), None when they are the same."""
+    mesh's (d_mesh = d @ frame), None when they are the same;
+    cancel: once set, BakeCancelled is raised between chunks of rays (a
+    large mesh's bounce takes seconds, and an edit can make it moot)."""
+    from renderer.bake_cache import BakeCancelled
     from renderer.shade import SurfaceSample, shade_environment
 
     device = maps.device
@@ -140,6 +145,8 @@ def bounce_light(
     direct = dataclasses.replace(env, scale=1.0, lobe_samples=0)
     with torch.no_grad():
         for start in range(0, len(rays), _CHUNK):
+            if cancel is not None and cancel.is_set():
+                raise BakeCancelled("the bounce light was cancelled")
             sl = slice(start, start + _CHUNK)
             tri = torch.as_tensor(rays.triangle[sl], device=device).long()
             bary = torch.as_tensor(rays.barycentric[sl], device=device)

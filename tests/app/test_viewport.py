@@ -374,6 +374,34 @@ def test_closing_stops_a_running_visibility_bake(qtbot) -> None:
     assert ready == []
 
 
+def test_a_bake_for_another_mesh_stops_the_running_one(qtbot) -> None:
+    """Opening another scene while a large mesh's visibility bake runs
+    (minutes) stops that bake: the new mesh's maps come at once, not after
+    it, and the old mesh's never come."""
+    import trimesh
+
+    from app.visibility_baker import VisibilityBaker
+    from renderer.raycast import HAVE_EMBREE
+
+    if not HAVE_EMBREE:
+        pytest.skip("no Embree: specular visibility maps are not baked")
+    big = trimesh.creation.icosphere(4)  # 5120 faces: seconds of tracing
+    old = Mesh.from_arrays(big.vertices * 1.625, big.faces)  # geometry no other test bakes
+    small = trimesh.creation.icosphere(1)
+    new = Mesh.from_arrays(small.vertices * 0.875, small.faces)
+    baker = VisibilityBaker()
+    ready = []
+    baker.ready.connect(lambda mesh, maps: ready.append(mesh))
+    baker.request(old)
+    first = baker._jobs["maps"][1]
+    qtbot.waitUntil(first.running, timeout=10000)
+    baker.request(new)
+    assert first.result(timeout=120) is None, "the superseded bake ran to its end"
+    qtbot.waitUntil(lambda: ready != [], timeout=60000)
+    assert ready == [new]
+    baker.shutdown()
+
+
 def test_specular_visibility_is_baked_off_the_gui_thread_and_then_shown(
     viewport: Viewport, qtbot, monkeypatch, artifacts: Path
 ) -> None:
@@ -392,7 +420,7 @@ def test_specular_visibility_is_baked_off_the_gui_thread_and_then_shown(
         pytest.skip("no Embree: specular visibility maps are not baked")
     real, real_light = baker_module.bake, baker_module.light
     monkeypatch.setattr(baker_module, "bake", lambda mesh, cancel=None: (time.sleep(1.0), real(mesh, cancel))[1])
-    monkeypatch.setattr(baker_module, "light", lambda key: (time.sleep(1.0), real_light(key))[1])
+    monkeypatch.setattr(baker_module, "light", lambda key, cancel=None: (time.sleep(1.0), real_light(key, cancel))[1])
     mesh = torus()
     viewport.set_material(MaterialMaps.constant(8, albedo=(0.9, 0.9, 0.9), roughness=0.15, metallic=1.0))
     viewport.set_environment(procedural_sky())

@@ -191,3 +191,20 @@ def test_a_cancelled_bake_stops_and_leaves_nothing_cached(floor_and_wall: Mesh) 
     maps = vertex_visibility(mesh, threading.Event())
     assert maps is not None and maps.shape == (len(mesh.vertices), RESOLUTION, RESOLUTION)
     assert geometry_key(mesh) in _CACHE
+
+
+def test_a_cancelled_bounce_stops(lit_floor_and_wall) -> None:
+    """The bounce light stops once its `cancel` is set (an edit made it
+    moot; a large mesh's takes seconds) and runs in full without it."""
+    from renderer.bake_cache import BakeCancelled
+    from renderer.interreflection import bounce_light
+    from renderer.visibility import vertex_bounce_rays
+
+    mesh, maps, (radiance, _), material_at, env = lit_floor_and_wall
+    rays = vertex_bounce_rays(mesh)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(BakeCancelled):
+        bounce_light(rays, mesh, maps, material_at, env, cancel=stop)
+    again, _ = bounce_light(rays, mesh, maps, material_at, env, cancel=threading.Event())
+    assert float(again.abs().max()) > 0 and torch.equal(again, radiance)
